@@ -1,0 +1,182 @@
+package manifest
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Object is a typed Kubernetes object such as *corev1.ConfigMap or
+// *appsv1.Deployment.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Kind names used across tug.
+const (
+	KindNamespace  = "Namespace"
+	KindConfigMap  = "ConfigMap"
+	KindSecret     = "Secret"
+	KindService    = "Service"
+	KindDeployment = "Deployment"
+	KindReplicaSet = "ReplicaSet"
+	KindPod        = "Pod"
+	KindNode       = "Node"
+)
+
+type kindInfo struct {
+	gvk        schema.GroupVersionKind
+	typ        reflect.Type
+	namespaced bool
+	fromGit    bool // may be committed to the repository
+	plural     string
+}
+
+var kinds = map[string]kindInfo{
+	KindNamespace:  {corev1.SchemeGroupVersion.WithKind(KindNamespace), reflect.TypeFor[corev1.Namespace](), false, true, "namespaces"},
+	KindConfigMap:  {corev1.SchemeGroupVersion.WithKind(KindConfigMap), reflect.TypeFor[corev1.ConfigMap](), true, true, "configmaps"},
+	KindSecret:     {corev1.SchemeGroupVersion.WithKind(KindSecret), reflect.TypeFor[corev1.Secret](), true, true, "secrets"},
+	KindService:    {corev1.SchemeGroupVersion.WithKind(KindService), reflect.TypeFor[corev1.Service](), true, true, "services"},
+	KindDeployment: {appsv1.SchemeGroupVersion.WithKind(KindDeployment), reflect.TypeFor[appsv1.Deployment](), true, true, "deployments"},
+	KindReplicaSet: {appsv1.SchemeGroupVersion.WithKind(KindReplicaSet), reflect.TypeFor[appsv1.ReplicaSet](), true, false, "replicasets"},
+	KindPod:        {corev1.SchemeGroupVersion.WithKind(KindPod), reflect.TypeFor[corev1.Pod](), true, false, "pods"},
+	KindNode:       {corev1.SchemeGroupVersion.WithKind(KindNode), reflect.TypeFor[corev1.Node](), false, false, "nodes"},
+}
+
+var kindByType = func() map[reflect.Type]string {
+	m := make(map[reflect.Type]string, len(kinds))
+	for k, info := range kinds {
+		m[info.typ] = k
+	}
+	return m
+}()
+
+// Kinds returns every kind tug stores, sorted.
+func Kinds() []string {
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GitKinds returns the kinds a repository may contain, sorted.
+func GitKinds() []string {
+	var out []string
+	for k, info := range kinds {
+		if info.fromGit {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IsGitKind reports whether kind may be committed to the repository.
+func IsGitKind(kind string) bool { return kinds[kind].fromGit }
+
+// New returns a new empty object of kind with its TypeMeta set.
+func New(kind string) (Object, error) {
+	info, ok := kinds[kind]
+	if !ok {
+		return nil, fmt.Errorf("kind %q: %w", kind, ErrUnknownKind)
+	}
+	obj := reflect.New(info.typ).Interface().(Object)
+	obj.GetObjectKind().SetGroupVersionKind(info.gvk)
+	return obj, nil
+}
+
+// GVK returns the group, version and kind tug serves kind as.
+func GVK(kind string) (schema.GroupVersionKind, bool) {
+	info, ok := kinds[kind]
+	return info.gvk, ok
+}
+
+// Namespaced reports whether objects of kind live in a namespace.
+func Namespaced(kind string) bool { return kinds[kind].namespaced }
+
+// Plural returns the lower-case plural resource name of kind ("pods").
+func Plural(kind string) string { return kinds[kind].plural }
+
+// KindForResource maps a resource name ("pods", "pod", "po", "Pod") to its kind.
+func KindForResource(resource string) (string, bool) {
+	for k, info := range kinds {
+		if resource == info.plural || resource == k || equalFold(resource, k) || resource == shortNames[k] {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+var shortNames = map[string]string{
+	KindNamespace: "ns", KindConfigMap: "cm", KindService: "svc", KindDeployment: "deploy",
+	KindReplicaSet: "rs", KindPod: "po", KindNode: "no",
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// KindOf returns the kind of a typed object.
+func KindOf(obj Object) string {
+	t := reflect.TypeOf(obj)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return kindByType[t]
+}
+
+// Key identifies one object.
+type Key struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// KeyOf returns the key of obj.
+func KeyOf(obj Object) Key {
+	return Key{Kind: KindOf(obj), Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// String renders the key as Kind/namespace/name (Kind/name when cluster-scoped).
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.Kind + "/" + k.Name
+	}
+	return k.Kind + "/" + k.Namespace + "/" + k.Name
+}
+
+// SetTypeMeta fills in obj's apiVersion and kind from its Go type.
+func SetTypeMeta(obj Object) {
+	if info, ok := kinds[KindOf(obj)]; ok {
+		obj.GetObjectKind().SetGroupVersionKind(info.gvk)
+	}
+}
+
+// DeepCopy returns an independent copy of obj.
+func DeepCopy(obj Object) Object {
+	return obj.DeepCopyObject().(Object)
+}
