@@ -1,0 +1,225 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tug-dev/tug/manifest"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/uuid"
+)
+
+// Config wires a Reconciler.
+type Config struct {
+	Store     Store
+	Scheduler Scheduler // default FitScheduler
+	Logger    *slog.Logger
+	Clock     func() time.Time
+	IDs       IDs // default random UIDs and suffixes
+}
+
+// Reconciler applies revisions and runs the control loop.
+type Reconciler struct {
+	store Store
+	sched Scheduler
+	log   *slog.Logger
+	clock func() time.Time
+	ids   IDs
+
+	mu sync.Mutex // serializes revision applies with each other
+}
+
+// New returns a Reconciler.
+func New(cfg Config) *Reconciler {
+	if cfg.Scheduler == nil {
+		cfg.Scheduler = FitScheduler{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = randomIDs{}
+	}
+	return &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs}
+}
+
+type randomIDs struct{}
+
+func (randomIDs) UID() types.UID { return uuid.NewUUID() }
+func (randomIDs) Suffix() string { return rand.String(5) }
+
+// Apply makes the stored Git objects equal to rev's, in one transaction
+// together with rec (its counts filled in). It implements gitsync's Sink.
+func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec manifest.SyncRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		stored, err := r.gitObjects()
+		if err != nil {
+			return err
+		}
+		p := PlanRevision(rev.Objects, stored)
+		rec.Outcome = manifest.OutcomeApplied
+		rec.Objects = len(rev.Objects)
+		rec.Added, rec.Changed, rec.Removed = p.Added, p.Changed, p.Removed
+		rec.Finished = r.clock()
+		_, err = r.store.Apply(p.Puts, p.Deletes, &rec)
+		if err == nil {
+			r.log.Info("revision applied", "sha", rev.SHA, "added", p.Added, "changed", p.Changed, "removed", p.Removed)
+			return nil
+		}
+		if attempt >= 5 || ctx.Err() != nil {
+			return fmt.Errorf("apply revision %s: %w", rev.SHA, err)
+		}
+		// A controller wrote a status meanwhile: read again.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Reject records a commit that did not validate. Nothing else changes: the
+// last good revision stays in force.
+func (r *Reconciler) Reject(ctx context.Context, rec manifest.SyncRecord) error {
+	rec.Outcome = manifest.OutcomeRejected
+	if rec.Finished.IsZero() {
+		rec.Finished = r.clock()
+	}
+	if _, err := r.store.Apply(nil, nil, &rec); err != nil {
+		return fmt.Errorf("record rejected revision %s: %w", rec.SHA, err)
+	}
+	r.log.Warn("revision rejected", "sha", rec.SHA, "errors", len(rec.Errors))
+	return nil
+}
+
+// gitObjects lists the stored objects of every kind a repository may hold.
+func (r *Reconciler) gitObjects() ([]manifest.Object, error) {
+	var out []manifest.Object
+	for _, kind := range manifest.GitKinds() {
+		objs, err := r.store.List(kind, "")
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// Run runs the control loop until ctx ends: one pass at start, then one
+// after every change in the store (bursts coalesce) or when a pass asked to
+// be requeued.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if err := r.ensureBuiltins(); err != nil {
+		return err
+	}
+	wake := r.store.Notify(ctx)
+	backoff := 10 * time.Millisecond
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-timer.C:
+		}
+		requeue, err := r.pass()
+		if err != nil {
+			r.log.Warn("reconcile pass failed; retrying", "err", err, "after", backoff)
+			requeue = backoff
+			backoff = min(backoff*2, 5*time.Second)
+		} else {
+			backoff = 10 * time.Millisecond
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if requeue > 0 {
+			timer.Reset(requeue)
+		}
+	}
+}
+
+// pass reads a snapshot, plans and commits. It returns when to come back
+// even if nothing changes.
+func (r *Reconciler) pass() (time.Duration, error) {
+	snap, err := r.snapshot()
+	if err != nil {
+		return 0, err
+	}
+	w := Plan(snap, r.clock(), r.ids, r.sched)
+	if w.Empty() {
+		return w.RequeueAfter, nil
+	}
+	if _, err := r.store.Apply(w.Puts, w.Deletes, nil); err != nil {
+		return 0, fmt.Errorf("commit %d writes, %d deletes: %w", len(w.Puts), len(w.Deletes), err)
+	}
+	r.log.Debug("reconciled", "writes", len(w.Puts), "deletes", len(w.Deletes))
+	return w.RequeueAfter, nil
+}
+
+func (r *Reconciler) snapshot() (Snapshot, error) {
+	var s Snapshot
+	var err error
+	list := func(kind string, add func(manifest.Object)) {
+		if err != nil {
+			return
+		}
+		var objs []manifest.Object
+		if objs, err = r.store.List(kind, ""); err != nil {
+			err = fmt.Errorf("list %s: %w", kind, err)
+			return
+		}
+		for _, o := range objs {
+			add(o)
+		}
+	}
+	list(manifest.KindNamespace, func(o manifest.Object) { s.Namespaces = append(s.Namespaces, o.(*corev1.Namespace)) })
+	list(manifest.KindDeployment, func(o manifest.Object) { s.Deployments = append(s.Deployments, o.(*appsv1.Deployment)) })
+	list(manifest.KindReplicaSet, func(o manifest.Object) { s.ReplicaSets = append(s.ReplicaSets, o.(*appsv1.ReplicaSet)) })
+	list(manifest.KindPod, func(o manifest.Object) { s.Pods = append(s.Pods, o.(*corev1.Pod)) })
+	list(manifest.KindConfigMap, func(o manifest.Object) { s.ConfigMaps = append(s.ConfigMaps, o.(*corev1.ConfigMap)) })
+	list(manifest.KindSecret, func(o manifest.Object) { s.Secrets = append(s.Secrets, o.(*corev1.Secret)) })
+	list(manifest.KindNode, func(o manifest.Object) { s.Nodes = append(s.Nodes, o.(*corev1.Node)) })
+	return s, err
+}
+
+// BuiltinNamespaces exist in every cluster without being committed.
+var BuiltinNamespaces = []string{metav1.NamespaceDefault}
+
+func (r *Reconciler) ensureBuiltins() error {
+	existing, err := r.store.List(manifest.KindNamespace, "")
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, ns := range existing {
+		have[ns.GetName()] = true
+	}
+	var puts []manifest.Object
+	for _, name := range BuiltinNamespaces {
+		if have[name] {
+			continue
+		}
+		puts = append(puts, &corev1.Namespace{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{AnnotationBuiltin: "true"}},
+			Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
+		})
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	_, err = r.store.Apply(puts, nil, nil)
+	return err
+}

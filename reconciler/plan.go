@@ -1,0 +1,153 @@
+package reconciler
+
+import (
+	"sort"
+	"time"
+
+	"github.com/tug-dev/tug/manifest"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Snapshot is the observed state one pass of the control loop plans from.
+type Snapshot struct {
+	Namespaces  []*corev1.Namespace
+	Deployments []*appsv1.Deployment
+	ReplicaSets []*appsv1.ReplicaSet
+	Pods        []*corev1.Pod
+	ConfigMaps  []*corev1.ConfigMap
+	Secrets     []*corev1.Secret
+	Nodes       []*corev1.Node
+}
+
+// IDs hands out the random parts of new objects, so planning stays a pure
+// function of its inputs.
+type IDs interface {
+	UID() types.UID
+	// Suffix returns a random name suffix (5 characters, as Kubernetes).
+	Suffix() string
+}
+
+// Writes is what one pass commits.
+type Writes struct {
+	Puts    []manifest.Object // creates and updates; updates carry the resource version they were read at
+	Deletes []manifest.Object // by UID
+	// RequeueAfter asks for another pass after this long even if nothing changes.
+	RequeueAfter time.Duration
+}
+
+// Empty reports whether the pass has nothing to write.
+func (w Writes) Empty() bool { return len(w.Puts) == 0 && len(w.Deletes) == 0 }
+
+func (w *Writes) put(o manifest.Object) { w.Puts = append(w.Puts, o) }
+
+func (w *Writes) requeue(d time.Duration) {
+	if d > 0 && (w.RequeueAfter == 0 || d < w.RequeueAfter) {
+		w.RequeueAfter = d
+	}
+}
+
+// Plan runs every controller and the scheduler over one snapshot.
+func Plan(s Snapshot, now time.Time, ids IDs, sched Scheduler) Writes {
+	var w Writes
+	ix := newIndex(s)
+
+	// Deployments own ReplicaSets.
+	for _, d := range s.Deployments {
+		planDeployment(&w, d, ix, now, ids)
+	}
+	// ReplicaSets own pods. ReplicaSets created above are planned too.
+	for _, rs := range ix.allReplicaSets() {
+		planReplicaSet(&w, rs, ix, now, ids)
+	}
+	collectGarbage(&w, ix, now)
+	schedule(&w, ix, sched, now)
+	return w
+}
+
+// index groups a snapshot by owner and keeps track of the objects a pass
+// creates, so later controllers in the same pass see them.
+type index struct {
+	snap       Snapshot
+	rsByOwner  map[types.UID][]*appsv1.ReplicaSet
+	podByOwner map[types.UID][]*corev1.Pod
+	created    []*appsv1.ReplicaSet
+	newPods    []*corev1.Pod
+	updated    map[types.UID]manifest.Object // latest planned version of an existing object
+	configMaps map[string]map[string]*corev1.ConfigMap
+	secrets    map[string]map[string]*corev1.Secret
+}
+
+func newIndex(s Snapshot) *index {
+	ix := &index{
+		snap:       s,
+		rsByOwner:  map[types.UID][]*appsv1.ReplicaSet{},
+		podByOwner: map[types.UID][]*corev1.Pod{},
+		updated:    map[types.UID]manifest.Object{},
+		configMaps: map[string]map[string]*corev1.ConfigMap{},
+		secrets:    map[string]map[string]*corev1.Secret{},
+	}
+	for _, rs := range s.ReplicaSets {
+		if ref := controllerOf(rs.OwnerReferences); ref != nil {
+			ix.rsByOwner[ref.UID] = append(ix.rsByOwner[ref.UID], rs)
+		}
+	}
+	for _, p := range s.Pods {
+		if ref := controllerOf(p.OwnerReferences); ref != nil {
+			ix.podByOwner[ref.UID] = append(ix.podByOwner[ref.UID], p)
+		}
+	}
+	for _, cm := range s.ConfigMaps {
+		if ix.configMaps[cm.Namespace] == nil {
+			ix.configMaps[cm.Namespace] = map[string]*corev1.ConfigMap{}
+		}
+		ix.configMaps[cm.Namespace][cm.Name] = cm
+	}
+	for _, sec := range s.Secrets {
+		if ix.secrets[sec.Namespace] == nil {
+			ix.secrets[sec.Namespace] = map[string]*corev1.Secret{}
+		}
+		ix.secrets[sec.Namespace][sec.Name] = sec
+	}
+	return ix
+}
+
+func (ix *index) allReplicaSets() []*appsv1.ReplicaSet {
+	out := make([]*appsv1.ReplicaSet, 0, len(ix.snap.ReplicaSets)+len(ix.created))
+	for _, rs := range ix.snap.ReplicaSets {
+		if u, ok := ix.updated[rs.UID].(*appsv1.ReplicaSet); ok {
+			rs = u
+		}
+		out = append(out, rs)
+	}
+	out = append(out, ix.created...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
+	for i := range refs {
+		if refs[i].Controller != nil && *refs[i].Controller {
+			return &refs[i]
+		}
+	}
+	return nil
+}
+
+// replace swaps an earlier put of the same object (by UID) for o, or appends it.
+func (w *Writes) replace(o manifest.Object) {
+	for i, p := range w.Puts {
+		if p.GetUID() == o.GetUID() {
+			w.Puts[i] = o
+			return
+		}
+	}
+	w.Puts = append(w.Puts, o)
+}

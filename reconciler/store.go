@@ -1,0 +1,16 @@
+package reconciler
+
+import (
+	"context"
+
+	"github.com/tug-dev/tug/manifest"
+)
+
+// Store is what the reconciler needs from the state store.
+type Store interface {
+	List(kind, namespace string) ([]manifest.Object, error)
+	// Apply commits puts and deletes (and rec, when not nil) atomically.
+	// Puts carrying a resource version fail unless it is still current.
+	Apply(puts, deletes []manifest.Object, rec *manifest.SyncRecord) (uint64, error)
+	Notify(ctx context.Context, kinds ...string) <-chan struct{}
+}
