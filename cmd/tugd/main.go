@@ -1,0 +1,170 @@
+// Command tugd is tug's daemon: it syncs desired state from Git, reconciles
+// it into pods, runs them on this node through containerd, and serves the
+// read-only API. It wires the packages together and does nothing else.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tug-dev/tug/api"
+	"github.com/tug-dev/tug/gitsync"
+	"github.com/tug-dev/tug/nodeagent"
+	"github.com/tug-dev/tug/nodeagent/containerdproc"
+	"github.com/tug-dev/tug/nodeagent/images"
+	"github.com/tug-dev/tug/reconciler"
+	"github.com/tug-dev/tug/state"
+)
+
+type options struct {
+	repo, branch, path  string
+	dataDir, listen     string
+	containerdAddress   string
+	pollInterval        time.Duration
+	nodeName, podCIDR   string
+	cniBinDir, logLevel string
+}
+
+func main() {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "tugd --repo PATH|URL",
+		Short: "tugd runs a GitOps cluster node: Git → reconciler → containerd",
+		Long: `tugd applies the Kubernetes manifests of one Git branch to this machine.
+Change the cluster by committing to the repository; roll back by reverting.
+The API on --listen is read-only.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.repo == "" {
+				return errors.New("--repo is required: a local path or file:// URL of the Git repository to apply")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	host, _ := os.Hostname()
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "Git repository to apply: a local path or file:// URL")
+	f.StringVar(&o.branch, "branch", "main", "branch to track")
+	f.StringVar(&o.path, "path", "", "subdirectory of the repository holding the manifests (default: the root)")
+	f.StringVar(&o.dataDir, "data-dir", "/var/lib/tug", "where tug keeps its state, containerd, images and logs")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "address of the read-only API (plain HTTP; keep it on loopback)")
+	f.StringVar(&o.containerdAddress, "containerd-address", "", "socket of an existing containerd (empty: start and own one under --data-dir)")
+	f.DurationVar(&o.pollInterval, "poll-interval", 15*time.Second, "how often to fetch the repository")
+	f.StringVar(&o.nodeName, "node-name", host, "name of this node")
+	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod address range (a /24 of 10.42.0.0/16)")
+	f.StringVar(&o.cniBinDir, "cni-bin-dir", "/usr/lib/cni", "directory of the CNI plugins")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(filepath.Join(o.dataDir, "images"), 0o755); err != nil {
+		return err
+	}
+
+	st, err := state.Open(filepath.Join(o.dataDir, "state.db"), state.Options{Logger: log.With("component", "state")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	g, ctx := errgroup.WithContext(ctx)
+
+	// containerd: our own child process unless told to use an existing one.
+	address := o.containerdAddress
+	if address == "" {
+		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log.With("component", "containerd")})
+		address = proc.Address()
+		g.Go(func() error { return proc.Run(ctx) })
+		readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := proc.WaitReady(readyCtx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("containerd did not start: %w (see %s)", err, filepath.Join(o.dataDir, "containerd"))
+		}
+	}
+	client, err := containerd.New(address, containerd.WithDefaultNamespace(containerdNamespace))
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	defer client.Close()
+
+	importer := &images.Importer{Client: client, Dir: filepath.Join(o.dataDir, "images"), Namespace: containerdNamespace, Logger: log.With("component", "images")}
+	if err := importer.ImportAll(ctx); err != nil {
+		log.Warn("importing image archives", "err", err)
+	}
+	g.Go(func() error { return importer.Run(ctx) })
+
+	agent, err := nodeagent.New(nodeagent.Config{
+		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir,
+		Client: client, Namespace: containerdNamespace, Store: st, Logger: log.With("component", "nodeagent"), Clock: time.Now,
+	})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return agent.Run(ctx) })
+
+	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now})
+	g.Go(func() error { return rec.Run(ctx) })
+
+	syncer, err := gitsync.New(gitsync.Config{
+		Repo: o.repo, Branch: o.branch, Path: o.path, CacheDir: filepath.Join(o.dataDir, "git"),
+		PollInterval: o.pollInterval, Logger: log.With("component", "gitsync"), Clock: time.Now,
+	}, rec)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return syncer.Run(ctx) })
+
+	handler := api.NewHandler(api.Config{
+		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
+		Repo: o.repo, Branch: o.branch, Logger: log.With("component", "api"), Clock: time.Now,
+		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
+	})
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", address)
+	err = g.Wait()
+	log.Info("tugd stopped; running containers keep running and are adopted at the next start")
+	return err
+}
+
+// containerdNamespace holds every container, image and snapshot tug makes.
+const containerdNamespace = "tug"

@@ -1,0 +1,40 @@
+package layout
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tug-dev/tug"
+
+// forbidden maps a package (and its subpackages) to the project packages it
+// must not depend on, directly or indirectly.
+var forbidden = map[string][]string{
+	"manifest":   {"state", "reconciler", "nodeagent", "gitsync", "api", "cmd"},
+	"state":      {"reconciler", "nodeagent", "gitsync", "api", "cmd"},
+	"gitsync":    {"state", "reconciler", "nodeagent", "api", "cmd"},
+	"reconciler": {"state", "nodeagent", "gitsync", "api", "cmd"},
+	"nodeagent":  {"state", "reconciler", "gitsync", "api", "cmd"},
+	"api":        {"reconciler", "nodeagent", "gitsync", "cmd"},
+}
+
+func TestDependencyRules(t *testing.T) {
+	for pkg, banned := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+"/"+pkg+"/...").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			rel, ok := strings.CutPrefix(dep, module+"/")
+			if !ok {
+				continue
+			}
+			for _, b := range banned {
+				if rel == b || strings.HasPrefix(rel, b+"/") {
+					t.Errorf("%s depends on %s; see docs/architecture.md for the allowed directions", pkg, rel)
+				}
+			}
+		}
+	}
+}
