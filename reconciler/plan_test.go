@@ -63,7 +63,7 @@ func configMap(msg string) *corev1.ConfigMap {
 
 // converge applies plans to an in-memory snapshot until nothing changes,
 // marking bound pods ready and finishing deletions as a node agent would.
-func converge(t *testing.T, s Snapshot, ids IDs) Snapshot {
+func converge(t testing.TB, s Snapshot, ids IDs) Snapshot {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		w := Plan(s, t0, ids, FitScheduler{})
@@ -255,7 +255,7 @@ func TestScheduler(t *testing.T) {
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}},
 		}}}}
 	}
-	bound := func(node, cpu string) *corev1.Pod {
+	bound := func(node, cpu string) *corev1.Pod { // a pod already on node
 		p := pod(cpu, nil)
 		p.Spec.NodeName = node
 		return p
@@ -285,7 +285,7 @@ func TestScheduler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := FitScheduler{}.Schedule(tt.pod, tt.nodes, tt.pods)
+			got, err := FitScheduler{}.Schedule(tt.pod, NewNodeInfos(tt.nodes, tt.pods))
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()

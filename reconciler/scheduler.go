@@ -6,16 +6,52 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Scheduler picks a node for a pod. pods are the pods already bound to
-// nodes (including those bound earlier in the same pass). It returns the
-// node name, or an error in Kubernetes' "0/N nodes are available: ..." form.
+// Scheduler picks a node for a pod from the nodes' current usage. It
+// returns the node name, or an error in Kubernetes' "0/N nodes are
+// available: ..." form.
 type Scheduler interface {
-	Schedule(pod *corev1.Pod, nodes []*corev1.Node, pods []*corev1.Pod) (string, error)
+	Schedule(pod *corev1.Pod, nodes []*NodeInfo) (string, error)
+}
+
+// NodeInfo is a node with what the pods bound to it request, kept up to
+// date across one pass as pods are bound.
+type NodeInfo struct {
+	Node      *corev1.Node
+	Requested corev1.ResourceList
+	Pods      int64
+}
+
+// NewNodeInfos sums the requests of the non-terminated pods bound to each node.
+func NewNodeInfos(nodes []*corev1.Node, pods []*corev1.Pod) []*NodeInfo {
+	out := make([]*NodeInfo, 0, len(nodes))
+	byName := make(map[string]*NodeInfo, len(nodes))
+	for _, n := range nodes {
+		ni := &NodeInfo{Node: n, Requested: corev1.ResourceList{}}
+		out = append(out, ni)
+		byName[n.Name] = ni
+	}
+	for _, p := range pods {
+		if ni := byName[p.Spec.NodeName]; ni != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			ni.add(PodRequests(p))
+		}
+	}
+	return out
+}
+
+func (ni *NodeInfo) add(req corev1.ResourceList) {
+	ni.Pods++
+	for r, q := range req {
+		cur := ni.Requested[r]
+		cur.Add(q)
+		ni.Requested[r] = cur
+	}
 }
 
 // FitScheduler filters nodes by readiness, cordon, nodeSelector and resource
@@ -24,16 +60,7 @@ type Scheduler interface {
 type FitScheduler struct{}
 
 // Schedule implements Scheduler.
-func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*corev1.Node, pods []*corev1.Pod) (string, error) {
-	used := map[string]corev1.ResourceList{}
-	count := map[string]int64{}
-	for _, p := range pods {
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		count[p.Spec.NodeName]++
-		used[p.Spec.NodeName] = addResources(used[p.Spec.NodeName], PodRequests(p))
-	}
+func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*NodeInfo) (string, error) {
 	req := PodRequests(pod)
 	reasons := map[string]int{}
 	type candidate struct {
@@ -41,15 +68,15 @@ func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*corev1.Node, pods []*core
 		score float64
 	}
 	var fit []candidate
-	for _, n := range nodes {
-		why := filterNode(pod, n, req, used[n.Name], count[n.Name])
+	for _, ni := range nodes {
+		why := filterNode(pod, ni.Node, req, ni.Requested, ni.Pods)
 		if len(why) > 0 {
 			for _, r := range why {
 				reasons[r]++
 			}
 			continue
 		}
-		fit = append(fit, candidate{n.Name, leastAllocated(n, addResources(used[n.Name], req))})
+		fit = append(fit, candidate{ni.Node.Name, leastAllocated(ni.Node, addResources(ni.Requested, req))})
 	}
 	if len(fit) == 0 {
 		return "", &UnschedulableError{Nodes: len(nodes), Reasons: reasons}
@@ -190,12 +217,24 @@ func addResources(a, b corev1.ResourceList) corev1.ResourceList {
 func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 	var bound []*corev1.Pod
 	var pending []*corev1.Pod
+	deleted := map[types.UID]bool{}
+	for _, d := range w.Deletes {
+		deleted[d.GetUID()] = true
+	}
 	for _, p := range ix.snap.Pods {
 		if p.Spec.NodeName != "" {
 			bound = append(bound, p)
-		} else if p.DeletionTimestamp == nil && !isDeleted(w, p) {
+		} else if p.DeletionTimestamp == nil && !deleted[p.UID] {
 			pending = append(pending, p)
 		}
+	}
+	if len(pending) == 0 && len(ix.newPods) == 0 {
+		return
+	}
+	nodes := NewNodeInfos(ix.snap.Nodes, bound)
+	byName := map[string]*NodeInfo{}
+	for _, ni := range nodes {
+		byName[ni.Node.Name] = ni
 	}
 	newPods := map[*corev1.Pod]bool{}
 	for _, p := range ix.newPods {
@@ -203,7 +242,7 @@ func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 		pending = append(pending, p)
 	}
 	for _, p := range pending {
-		node, err := sched.Schedule(p, ix.snap.Nodes, bound)
+		node, err := sched.Schedule(p, nodes)
 		u := p
 		if !newPods[p] {
 			u = p.DeepCopy()
@@ -216,7 +255,7 @@ func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 		} else {
 			u.Spec.NodeName = node
 			setPodCondition(&u.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, now)
-			bound = append(bound, u)
+			byName[node].add(PodRequests(u))
 		}
 		w.put(u)
 	}
@@ -241,13 +280,4 @@ func setPodCondition(st *corev1.PodStatus, cond corev1.PodCondition, now time.Ti
 	cond.LastTransitionTime = metav1.NewTime(now)
 	st.Conditions = append(st.Conditions, cond)
 	return true
-}
-
-func isDeleted(w *Writes, p *corev1.Pod) bool {
-	for _, d := range w.Deletes {
-		if d.GetUID() == p.UID {
-			return true
-		}
-	}
-	return false
 }
