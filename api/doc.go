@@ -1,0 +1,40 @@
+// Package api serves tug's state over HTTP, read-only, in the shape of the
+// Kubernetes API, and provides the client the tug CLI uses.
+//
+// The server (NewHandler) reads through two small interfaces it declares:
+// Store (objects, sync history, resource version; *state.Store satisfies
+// it) and Logs (container logs, from the node agent). It serves:
+//
+//	GET /api/v1/{resource}[/{name}]                       nodes, namespaces; all-namespace lists of the rest
+//	GET /api/v1/namespaces/{ns}/{resource}[/{name}]       pods, services, configmaps, secrets
+//	GET /apis/apps/v1[/namespaces/{ns}]/{resource}[/{name}] deployments, replicasets
+//	GET /api/v1/namespaces/{ns}/pods/{name}/log           ?container=&follow=&previous=&tailLines=&timestamps=
+//	GET /tug/v1/status                                    Status: applied and rejected commits, live fetch state, counts
+//	GET /tug/v1/syncs?limit=N                             SyncList, newest first
+//	GET /healthz, /version, /api, /apis, /api/v1, /apis/apps/v1   health and discovery
+//
+// Lists are Kubernetes XxxList documents whose metadata.resourceVersion is
+// read before the list, so a watch started from it misses nothing. Lists take
+// labelSelector and a small fieldSelector (metadata.name, metadata.namespace;
+// spec.nodeName and status.phase for pods). Errors are Kubernetes Status
+// documents (404 NotFound reads `pods "x" not found`, like kubectl). Log
+// requests name the container or go to the pod's only one; otherwise they
+// get the API server's 400 ("a container name must be specified for pod x,
+// choose one of: [a b]"). A Logs error becomes 404 when Config.IsNotFound
+// holds for it and 400 with its message otherwise (as Kubernetes answers
+// "container is waiting to start"). A client
+// that asks for a meta.k8s.io/v1 Table (kubectl's server-side printing) gets
+// one when Config.Table is set.
+//
+// Invariants:
+//   - Secret values never leave the server: every value in data and
+//     stringData is emptied and the annotation tug.dev/redacted=true is set,
+//     in lists, gets and tables alike.
+//   - Every method other than GET and HEAD is refused with 405 and a Status
+//     saying that tug is read-only and naming the repository and branch to
+//     commit to. Nothing in this package writes to the Store.
+//   - A panicking handler answers 500 and is logged; every request is logged
+//     at Debug level.
+//
+// The client (Client) speaks the same paths and returns typed objects.
+package api

@@ -1,0 +1,136 @@
+package printers
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tug-dev/tug/api"
+	"github.com/tug-dev/tug/manifest"
+)
+
+// ShortSHA returns the first seven characters of a commit SHA.
+func ShortSHA(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// FirstLine returns the first line of a commit message.
+func FirstLine(msg string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
+	return strings.TrimSpace(line)
+}
+
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.Format("2006-01-02 15:04:05 MST"), Age(t, now))
+}
+
+// PrintStatus writes the answer of /tug/v1/status for people: the commit
+// in force, a newer commit that was rejected and why (one line per error),
+// the fetcher's live state, object counts and pods by phase.
+func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(tw, "%s\t%s\n", label, cell(fmt.Sprintf(format, args...)))
+	}
+	repo := st.Repo
+	if repo == "" {
+		repo = "<unknown>"
+	}
+	if st.Branch != "" {
+		repo += " (branch " + st.Branch + ")"
+	}
+	line("Repository:", "%s", repo)
+
+	if a := st.Applied; a != nil {
+		line("Applied:", "%s %s", ShortSHA(a.SHA), FirstLine(a.Message))
+		line("", "by %s, applied %s", orUnknown(a.Author), when(a.Finished, now))
+	} else {
+		line("Applied:", "nothing yet")
+	}
+	if r := st.Rejected; r != nil {
+		line("Rejected:", "%s %s", ShortSHA(r.SHA), FirstLine(r.Message))
+		line("", "by %s, rejected %s; the applied commit stays in force", orUnknown(r.Author), when(r.Finished, now))
+		for _, e := range r.Errors {
+			line("", "  %s", e)
+		}
+	}
+	if s := st.Sync; s != nil {
+		switch {
+		case s.LastFetch.IsZero():
+			line("Fetch:", "no fetch yet")
+		case s.LastFetchedSHA != "":
+			line("Fetch:", "last fetch %s ago, head %s", Age(s.LastFetch, now), ShortSHA(s.LastFetchedSHA))
+		default:
+			line("Fetch:", "last fetch %s ago", Age(s.LastFetch, now))
+		}
+		if s.LastFetchError != "" {
+			since := ""
+			if !s.LastSuccess.IsZero() {
+				since = fmt.Sprintf(" (last success %s ago)", Age(s.LastSuccess, now))
+			}
+			line("Fetch error:", "%s%s", s.LastFetchError, since)
+		}
+	}
+	line("Objects:", "%s", counts(st.Objects, manifest.Kinds()))
+	line("Pods:", "%s", counts(st.Pods, []string{"Running", "Pending", "Succeeded", "Failed", "Unknown"}))
+	return tw.Flush()
+}
+
+// counts renders non-zero counts as "Running 3, Pending 1": the keys in
+// order first, then any others sorted.
+func counts(m map[string]int, order []string) string {
+	seen := map[string]bool{}
+	var parts []string
+	add := func(k string) {
+		if seen[k] || m[k] == 0 {
+			return
+		}
+		seen[k] = true
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	for _, k := range order {
+		add(k)
+	}
+	var rest []string
+	for k := range m {
+		rest = append(rest, k)
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		add(k)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PrintHistory writes sync records as a table: SHA OUTCOME TRIGGER AGE
+// MESSAGE, in the order given (newest first from the server).
+func PrintHistory(w io.Writer, recs []manifest.SyncRecord, opts Options) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
+	if !opts.NoHeaders {
+		fmt.Fprintln(tw, "SHA\tOUTCOME\tTRIGGER\tAGE\tMESSAGE")
+	}
+	for _, r := range recs {
+		t := r.Finished
+		if t.IsZero() {
+			t = r.Started
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(ShortSHA(r.SHA)), cell(r.Outcome), cell(orNone(r.Trigger)),
+			Age(t, opts.Now), cell(FirstLine(r.Message)))
+	}
+	return tw.Flush()
+}
