@@ -322,3 +322,11 @@ func firstLine(s, substr string) string {
 	}
 	return ""
 }
+
+// appliedSHA is the commit the cluster has applied, per the status API.
+func appliedSHA(st *api.Status) string {
+	if st == nil || st.Applied == nil {
+		return ""
+	}
+	return st.Applied.SHA
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/tug-dev/tug/nodeagent"
 	"github.com/tug-dev/tug/nodeagent/containerdproc"
 	"github.com/tug-dev/tug/nodeagent/images"
+	"github.com/tug-dev/tug/printers"
 	"github.com/tug-dev/tug/reconciler"
 	"github.com/tug-dev/tug/state"
 )
@@ -93,10 +94,10 @@ func run(ctx context.Context, o options) error {
 	g, ctx := errgroup.WithContext(ctx)
 
 	// containerd: our own child process unless told to use an existing one.
-	address := o.containerdAddress
+	address, runcRoot := o.containerdAddress, ""
 	if address == "" {
 		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log.With("component", "containerd")})
-		address = proc.Address()
+		address, runcRoot = proc.Address(), proc.RuncRoot()
 		g.Go(func() error { return proc.Run(ctx) })
 		readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := proc.WaitReady(readyCtx)
@@ -119,7 +120,7 @@ func run(ctx context.Context, o options) error {
 
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir,
-		Client: client, Namespace: containerdNamespace, Store: st, Logger: log.With("component", "nodeagent"), Clock: time.Now,
+		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log.With("component", "nodeagent"), Clock: time.Now,
 	})
 	if err != nil {
 		return err
@@ -141,6 +142,7 @@ func run(ctx context.Context, o options) error {
 	handler := api.NewHandler(api.Config{
 		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
 		Repo: o.repo, Branch: o.branch, Logger: log.With("component", "api"), Clock: time.Now,
+		Table: printers.Table,
 		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
 	})
 	ln, err := net.Listen("tcp", o.listen)
@@ -167,4 +169,4 @@ func run(ctx context.Context, o options) error {
 }
 
 // containerdNamespace holds every container, image and snapshot tug makes.
-const containerdNamespace = "tug"
+const containerdNamespace = containerdproc.Namespace
