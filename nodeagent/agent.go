@@ -1,0 +1,430 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/tug-dev/tug/manifest"
+	"github.com/tug-dev/tug/nodeagent/backoff"
+	"github.com/tug-dev/tug/nodeagent/podnet"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Store is what the agent needs from tug's state (*state.Store satisfies it).
+type Store interface {
+	List(kind, namespace string) ([]manifest.Object, error)
+	Get(key manifest.Key) (manifest.Object, error)
+	Mutate(key manifest.Key, fn func(cur manifest.Object) (manifest.Object, error)) error
+	Delete(key manifest.Key, uid types.UID) error
+	Notify(ctx context.Context, kinds ...string) <-chan struct{}
+}
+
+// Config configures an Agent.
+type Config struct {
+	NodeName  string
+	DataDir   string // agent files live under DataDir: pods/, netns/, cni/
+	PodCIDR   string // this node's /24, e.g. "10.42.0.0/24"
+	CNIBinDir string // default /usr/lib/cni
+	Client    *containerd.Client
+	Namespace string // containerd namespace, default "tug"
+	Store     Store
+	Logger    *slog.Logger
+	Clock     func() time.Time
+
+	// NodeIP is the node's InternalIP and every pod's hostIP; default
+	// 127.0.0.1.
+	NodeIP string
+	// RuncRoot, when set, is passed to runc as its state root (see
+	// containerdproc.Proc.RuncRoot); empty keeps runc's default.
+	RuncRoot string
+	// Resync is the period of the full pass that runs even when nothing
+	// signals a change; default 5 s.
+	Resync time.Duration
+}
+
+// Agent runs the pods bound to one node. See the package documentation.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   func() time.Time
+	net     *podnet.Network
+	podsDir string
+	backoff backoff.Policy
+	host    hostInfo
+
+	wakeCh chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	busy     map[types.UID]bool
+	failures map[types.UID]Failure
+}
+
+// New checks cfg and prepares the agent's directories. It does not touch
+// containerd or the store.
+func New(cfg Config) (*Agent, error) {
+	switch {
+	case cfg.NodeName == "":
+		return nil, errors.New("nodeagent: NodeName is required")
+	case cfg.DataDir == "" || !filepath.IsAbs(cfg.DataDir):
+		return nil, fmt.Errorf("nodeagent: DataDir %q must be an absolute path", cfg.DataDir)
+	case cfg.Client == nil:
+		return nil, errors.New("nodeagent: Client is required")
+	case cfg.Store == nil:
+		return nil, errors.New("nodeagent: Store is required")
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "tug"
+	}
+	if cfg.NodeIP == "" {
+		cfg.NodeIP = "127.0.0.1"
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	network, err := podnet.New(podnet.Config{DataDir: cfg.DataDir, CNIBinDir: cfg.CNIBinDir, PodCIDR: cfg.PodCIDR})
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: %w", err)
+	}
+	podsDir := filepath.Join(cfg.DataDir, "pods")
+	if err := os.MkdirAll(podsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("nodeagent: %w", err)
+	}
+	return &Agent{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "nodeagent", "node", cfg.NodeName),
+		clock:    cfg.Clock,
+		net:      network,
+		podsDir:  podsDir,
+		backoff:  backoff.Default,
+		wakeCh:   make(chan struct{}, 1),
+		busy:     map[types.UID]bool{},
+		failures: map[types.UID]Failure{},
+	}, nil
+}
+
+const heartbeatPeriod = 10 * time.Second
+
+// Run registers the node, then keeps the node's pods in their desired state
+// until ctx ends. It returns nil when ctx ends, after the actions in flight
+// have stopped; the pods keep running, and the next Run adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx = namespaces.WithNamespace(ctx, a.cfg.Namespace)
+	a.host = readHostInfo(ctx, a.cfg)
+	if err := a.registerNode(); err != nil {
+		return fmt.Errorf("nodeagent: register node %s: %w", a.cfg.NodeName, err)
+	}
+	podCh := a.cfg.Store.Notify(ctx, manifest.KindPod)
+	cfgCh := a.cfg.Store.Notify(ctx, manifest.KindConfigMap, manifest.KindSecret)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.watchExits(ctx)
+	}()
+	defer a.wg.Wait()
+
+	resync := time.NewTicker(a.cfg.Resync)
+	defer resync.Stop()
+	heartbeat := time.NewTicker(heartbeatPeriod)
+	defer heartbeat.Stop()
+	requeue := time.NewTimer(time.Hour)
+	defer requeue.Stop()
+
+	configs := true // the first pass also refreshes volumes
+	for {
+		next, err := a.pass(ctx, configs)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("sync pass failed", "err", err)
+		}
+		configs = false
+		if !requeue.Stop() {
+			select {
+			case <-requeue.C:
+			default:
+			}
+		}
+		if next > 0 {
+			requeue.Reset(next)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-podCh:
+		case <-cfgCh:
+			configs = true
+		case <-a.wakeCh:
+		case <-resync.C:
+		case <-requeue.C:
+		case <-heartbeat.C:
+			if a.host.RuntimeVersion == "" { // containerd was not up at start
+				a.host = readHostInfo(ctx, a.cfg)
+			}
+			if err := a.registerNode(); err != nil {
+				a.log.Warn("node heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) wake() {
+	select {
+	case a.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// watchExits wakes the loop whenever a task exits, and after every
+// (re)connection to containerd so that the next pass adopts what runs.
+func (a *Agent) watchExits(ctx context.Context) {
+	filter := fmt.Sprintf(`topic=="/tasks/exit",namespace==%q`, a.cfg.Namespace)
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		evs, errs := a.cfg.Client.Subscribe(sctx, filter)
+		a.wake()
+	recv:
+		for {
+			select {
+			case <-evs:
+				a.wake()
+			case err := <-errs:
+				if ctx.Err() == nil {
+					a.log.Warn("containerd event stream ended; reconnecting", "err", err)
+				}
+				break recv
+			case <-ctx.Done():
+				break recv
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// pass reads everything, plans, dispatches the plans to per-pod workers and
+// writes the pods' status. It returns when the next pass is due at the
+// latest (0: no deadline).
+func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
+	pods, err := a.boundPods()
+	if err != nil {
+		return 0, err
+	}
+	obs, err := a.observe(ctx, pods)
+	if err != nil {
+		return 0, err
+	}
+	now := a.clock()
+
+	a.mu.Lock()
+	busy := make(map[types.UID]bool, len(a.busy))
+	for k, v := range a.busy {
+		busy[k] = v
+	}
+	known := map[types.UID]bool{}
+	for _, p := range pods {
+		known[p.UID] = true
+	}
+	for _, c := range obs.containers {
+		known[c.PodUID] = true
+	}
+	for _, uid := range obs.leftovers {
+		known[uid] = true
+	}
+	for uid := range a.failures {
+		if !known[uid] {
+			delete(a.failures, uid) // nothing left to retry
+		}
+	}
+	failures := make(map[types.UID]Failure, len(a.failures))
+	for k, v := range a.failures {
+		failures[k] = v
+	}
+	a.mu.Unlock()
+
+	plans := Plan(Input{
+		Pods:       pods,
+		Containers: obs.containers,
+		Sandboxes:  obs.sandboxes,
+		Leftovers:  obs.leftovers,
+		Failures:   failures,
+		Busy:       busy,
+		Configs:    configs,
+		Now:        now,
+		Backoff:    a.backoff,
+	})
+	var next time.Duration
+	for _, p := range plans {
+		if p.RequeueAfter > 0 && (next == 0 || p.RequeueAfter < next) {
+			next = p.RequeueAfter
+		}
+		if len(p.Actions) > 0 {
+			a.dispatch(ctx, p)
+		}
+	}
+
+	byPod := map[types.UID][]Container{}
+	for _, c := range obs.containers {
+		byPod[c.PodUID] = append(byPod[c.PodUID], c)
+	}
+	var errs []error
+	for _, pod := range pods {
+		in := StatusInput{
+			Pod:        pod,
+			Containers: byPod[pod.UID],
+			PodIP:      obs.sandboxes[pod.UID],
+			HostIP:     a.cfg.NodeIP,
+			Now:        now,
+			Backoff:    a.backoff,
+		}
+		if f, ok := failures[pod.UID]; ok {
+			in.Failure = &f
+		}
+		st := PodStatus(in)
+		if equality.Semantic.DeepEqual(st, pod.Status) {
+			continue
+		}
+		if err := a.writeStatus(pod, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return next, errors.Join(errs...)
+}
+
+// boundPods lists the pods bound to this node.
+func (a *Agent) boundPods() ([]*corev1.Pod, error) {
+	objs, err := a.cfg.Store.List(manifest.KindPod, "")
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	var out []*corev1.Pod
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok && p.Spec.NodeName == a.cfg.NodeName && p.UID != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// writeStatus stores st as pod's status, unless the pod was deleted or
+// replaced (another UID) meanwhile, or its status already equals st.
+func (a *Agent) writeStatus(pod *corev1.Pod, st corev1.PodStatus) error {
+	key := manifest.KeyOf(pod)
+	err := a.cfg.Store.Mutate(key, func(cur manifest.Object) (manifest.Object, error) {
+		p, ok := cur.(*corev1.Pod)
+		if !ok || p == nil || p.UID != pod.UID {
+			return nil, nil // gone: never resurrect it
+		}
+		if equality.Semantic.DeepEqual(p.Status, st) {
+			return nil, nil
+		}
+		next := p.DeepCopy()
+		next.Status = st
+		return next, nil
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s/%s: write status: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// dispatch runs p's actions on a goroutine of their own unless the pod's
+// previous actions still run; when they finish, the loop plans again.
+func (a *Agent) dispatch(ctx context.Context, p PodPlan) {
+	a.mu.Lock()
+	if a.busy[p.UID] {
+		a.mu.Unlock()
+		return
+	}
+	a.busy[p.UID] = true
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := a.execute(ctx, p)
+		a.mu.Lock()
+		delete(a.busy, p.UID)
+		if err != nil && ctx.Err() == nil {
+			f := failureOf(err, a.clock())
+			if prev, ok := a.failures[p.UID]; ok {
+				f.Attempts = prev.Attempts + 1
+			}
+			a.failures[p.UID] = f
+			a.log.Warn("pod action failed", "pod", podRef(p), "reason", f.Reason, "err", err)
+		} else if err == nil {
+			delete(a.failures, p.UID)
+		}
+		a.mu.Unlock()
+		a.wake()
+	}()
+}
+
+func podRef(p PodPlan) string {
+	if p.Pod != nil {
+		return p.Pod.Namespace + "/" + p.Pod.Name
+	}
+	return string(p.UID)
+}
+
+// actionError carries the Kubernetes waiting reason of a failed action.
+type actionError struct {
+	container string
+	reason    string
+	err       error
+}
+
+func (e *actionError) Error() string { return e.err.Error() }
+func (e *actionError) Unwrap() error { return e.err }
+
+func failureOf(err error, now time.Time) Failure {
+	f := Failure{Reason: "Error", Message: err.Error(), At: now, Attempts: 1}
+	var ae *actionError
+	if errors.As(err, &ae) {
+		f.Container, f.Reason = ae.container, ae.reason
+	}
+	return f
+}
+
+// podDir is the directory of a pod: logs, volumes and /etc files.
+func (a *Agent) podDir(pod *corev1.Pod) string {
+	return filepath.Join(a.podsDir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID))
+}
+
+// podDirsOf finds the directories of the pod with uid.
+func (a *Agent) podDirsOf(uid types.UID) []string {
+	matches, _ := filepath.Glob(filepath.Join(a.podsDir, "*_"+string(uid)))
+	return matches
+}
+
+// podDirUIDs lists the UIDs that have a pod directory.
+func (a *Agent) podDirUIDs() ([]types.UID, error) {
+	entries, err := os.ReadDir(a.podsDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []types.UID
+	for _, e := range entries {
+		if i := strings.LastIndexByte(e.Name(), '_'); i >= 0 && e.IsDir() {
+			out = append(out, types.UID(e.Name()[i+1:]))
+		}
+	}
+	return out, nil
+}

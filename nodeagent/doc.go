@@ -1,0 +1,79 @@
+// Package nodeagent runs the pods bound to one node on containerd, wires
+// their network through CNI and reports pod and node status to the store.
+//
+// # Contract with the reconciler
+//
+//   - The agent runs every Pod in the store whose spec.nodeName is its node.
+//     It owns pod.status (phase; conditions Initialized, ContainersReady and
+//     Ready, keeping PodScheduled as written; containerStatuses; podIP(s),
+//     hostIP(s), startTime) and writes it with Store.Mutate, only when it
+//     changed, never for a pod that is gone or was replaced (other UID).
+//   - To delete a pod, set metadata.deletionTimestamp (the agent does not
+//     read its value) and optionally deletionGracePeriodSeconds. The agent
+//     sends SIGTERM, SIGKILL after the grace period (deletionGracePeriodSeconds,
+//     else spec.terminationGracePeriodSeconds, else 30 s, counted from when
+//     it starts stopping, as the kubelet does), removes tasks, containers and
+//     snapshots, releases the address (CNI DEL), removes the network
+//     namespace and the pod directory (volumes and logs: logs of a deleted
+//     pod are gone), and finally calls Store.Delete(key, uid).
+//   - Containers, namespaces, addresses and pod directories of a UID that no
+//     pod bound here has (the pod is gone from the store, or it was
+//     replaced) are removed the same way, with the grace period recorded on
+//     the containers.
+//   - The agent registers its Node (create or update with Mutate): capacity
+//     and allocatable, InternalIP, podCIDR, nodeInfo and a Ready condition
+//     whose lastHeartbeatTime is renewed every 10 s.
+//
+// # Structure
+//
+// Every pass of Run's loop reads the bound pods (Store.List), observes the
+// node (two containerd calls list containers and tasks; the network and
+// pod directories are read from disk), and calls the pure planner Plan,
+// which returns per pod an ordered list of actions (stop, remove, tear down,
+// delete, set up sandbox, sync volumes, start, restart) and when to plan
+// again. Each pod's actions run on a goroutine of their own; a pod whose
+// actions still run is skipped, and the loop plans again when they end. The
+// pure PodStatus computes each pod's status from the same observation. A
+// pass runs on a store notification (Pod, ConfigMap, Secret), on a task
+// exit (containerd events), when a back-off or retry delay ends, and every
+// 5 s.
+//
+// Everything the agent must remember lives outside its memory, so a
+// restarted agent (even after kill -9) adopts what runs instead of starting
+// it again: the containerd container ID is <pod uid>-<container name>, and
+// labels on the container hold the pod's identity, the owning node
+// (tug.dev/node: an agent only sees its own node's containers, so several
+// agents may share a containerd namespace), the restart count, the back-off
+// state and the last termination. A running task is left alone; a
+// container without a task gets one; a stopped task is restarted per the
+// restart policy. Only the retry delay of failed actions is in memory.
+//
+// # Restarts
+//
+// restartPolicy Always, OnFailure and Never. Restarts follow the kubelet's
+// back-off (package backoff): the first restart is immediate, then 10 s,
+// doubling to 5 min, reset after 10 min of running. While backing off the
+// container is reported Waiting/CrashLoopBackOff with lastState Terminated.
+// A restart deletes the exited task and starts a new task of the same
+// container (same snapshot, same spec: env is resolved when the container is
+// created) writing the next log file. A container whose name left the pod
+// spec, or whose image the spec changed, is stopped, removed and (for a new
+// image) created again with restart count 0.
+//
+// # Files
+//
+//	<DataDir>/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log   written by the shim (cio.LogFile)
+//	<DataDir>/pods/<ns>_<pod>_<uid>/.etc/{hosts,resolv.conf,hostname} bind-mounted into every container
+//	<DataDir>/pods/<ns>_<pod>_<uid>/.volumes/<volume>/               see package volume
+//	<DataDir>/netns/<uid>, <DataDir>/cni/...                        see package podnet
+//
+// Logs keep being written while tugd is down, since the shim writes them.
+//
+// # Network namespaces
+//
+// Pod namespaces are created on a locked OS thread and the CNI plugins run
+// in the agent process's own network namespace, which is the node's side of
+// the bridge: in production tugd runs in the root namespace; the integration
+// test re-runs the test binary under nsenter --net into a namespace it
+// created, so bridge, routes and traffic never leave that namespace.
+package nodeagent

@@ -1,0 +1,482 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/plugin"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tug-dev/tug/manifest"
+	"github.com/tug-dev/tug/nodeagent/images"
+	"github.com/tug-dev/tug/nodeagent/podenv"
+	"github.com/tug-dev/tug/nodeagent/volume"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// killTimeout bounds the wait for a task to die after SIGKILL.
+const killTimeout = 10 * time.Second
+
+// execute performs a pod's actions in order and stops at the first error.
+func (a *Agent) execute(ctx context.Context, p PodPlan) error {
+	log := a.log.With("pod", podRef(p), "uid", p.UID)
+	for _, act := range p.Actions {
+		start := time.Now()
+		var err error
+		switch act.Kind {
+		case ActStopContainers:
+			err = a.stopContainers(ctx, act.ContainerIDs, act.Grace)
+		case ActRemoveContainers:
+			err = a.removeContainers(ctx, act.ContainerIDs)
+		case ActTeardownSandbox:
+			err = a.teardownSandbox(ctx, p)
+		case ActDeletePod:
+			err = a.cfg.Store.Delete(manifest.KeyOf(p.Pod), p.UID)
+		case ActSetupSandbox:
+			err = a.setupSandbox(ctx, p.Pod)
+		case ActSyncVolumes:
+			err = a.syncVolumes(p.Pod)
+		case ActStartContainer:
+			err = a.startContainer(ctx, p.Pod, act.Container)
+		case ActRestartContainer:
+			err = a.restartContainer(ctx, p.Pod, act.Container, act.ExitedAt)
+		default:
+			err = fmt.Errorf("unknown action %q", act.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("pod %s: %s: %w", podRef(p), act.Kind, err)
+		}
+		log.Debug("action done", "action", act.Kind, "container", act.Container, "took", time.Since(start))
+	}
+	return nil
+}
+
+// sources reads the ConfigMaps and Secrets of a namespace.
+func (a *Agent) sources(namespace string) (podenv.Sources, error) {
+	src := podenv.Sources{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}}
+	cms, err := a.cfg.Store.List(manifest.KindConfigMap, namespace)
+	if err != nil {
+		return src, fmt.Errorf("list configmaps of %s: %w", namespace, err)
+	}
+	for _, o := range cms {
+		if cm, ok := o.(*corev1.ConfigMap); ok {
+			src.ConfigMaps[cm.Name] = cm
+		}
+	}
+	secrets, err := a.cfg.Store.List(manifest.KindSecret, namespace)
+	if err != nil {
+		return src, fmt.Errorf("list secrets of %s: %w", namespace, err)
+	}
+	for _, o := range secrets {
+		if s, ok := o.(*corev1.Secret); ok {
+			src.Secrets[s.Name] = s
+		}
+	}
+	return src, nil
+}
+
+func (a *Agent) etcFiles(pod *corev1.Pod) podFiles {
+	dir := filepath.Join(a.podDir(pod), ".etc")
+	return podFiles{
+		Hosts:      filepath.Join(dir, "hosts"),
+		ResolvConf: filepath.Join(dir, "resolv.conf"),
+		Hostname:   filepath.Join(dir, "hostname"),
+	}
+}
+
+// setupSandbox writes the pod's volumes, creates and wires its network
+// namespace and writes its /etc files.
+func (a *Agent) setupSandbox(ctx context.Context, pod *corev1.Pod) error {
+	podDir := a.podDir(pod)
+	if err := os.MkdirAll(filepath.Join(podDir, ".etc"), 0o755); err != nil {
+		return err
+	}
+	if err := a.setupVolumes(pod); err != nil {
+		return err
+	}
+	_, ip, err := a.net.Setup(ctx, pod.UID)
+	if err != nil {
+		return err
+	}
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return fmt.Errorf("read host resolv.conf: %w", err)
+	}
+	f := a.etcFiles(pod)
+	files := []volume.File{
+		{Path: filepath.Base(f.Hosts), Data: hostsFile(ip, pod.Name), Mode: 0o644},
+		{Path: filepath.Base(f.ResolvConf), Data: resolv, Mode: 0o644},
+		{Path: filepath.Base(f.Hostname), Data: []byte(pod.Name + "\n"), Mode: 0o644},
+	}
+	if _, err := volume.Sync(filepath.Dir(f.Hosts), files); err != nil {
+		return fmt.Errorf("write /etc files: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) setupVolumes(pod *corev1.Pod) error {
+	src, err := a.sources(pod.Namespace)
+	if err != nil {
+		return err
+	}
+	vols, err := volume.Render(pod, src)
+	if err != nil {
+		return &actionError{reason: "FailedMount", err: err}
+	}
+	for _, v := range vols {
+		if err := volume.Setup(a.podDir(pod), v); err != nil {
+			return &actionError{reason: "FailedMount", err: err}
+		}
+	}
+	return nil
+}
+
+// syncVolumes rewrites configMap and secret volume files that changed.
+func (a *Agent) syncVolumes(pod *corev1.Pod) error {
+	return a.setupVolumes(pod)
+}
+
+func (a *Agent) teardownSandbox(ctx context.Context, p PodPlan) error {
+	if err := a.net.Teardown(ctx, p.UID); err != nil {
+		return err
+	}
+	for _, dir := range a.podDirsOf(p.UID) {
+		if err := volume.Teardown(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Agent) logPath(pod *corev1.Pod, container string, restartCount int) string {
+	return filepath.Join(a.podDir(pod), container, strconv.Itoa(restartCount)+".log")
+}
+
+func specOf(pod *corev1.Pod, name string) (*corev1.Container, error) {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i], nil
+		}
+	}
+	return nil, fmt.Errorf("container %q is not in the pod spec", name)
+}
+
+// startContainer creates the container when it is missing, its task when it
+// has none, and starts the task when it is not running yet.
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, name string) error {
+	spec, err := specOf(pod, name)
+	if err != nil {
+		return err
+	}
+	id := ContainerID(pod.UID, name)
+	cont, err := a.cfg.Client.LoadContainer(ctx, id)
+	fresh := false
+	switch {
+	case errdefs.IsNotFound(err):
+		cont, err = a.createContainer(ctx, pod, spec)
+		if err != nil {
+			return err
+		}
+		fresh = true
+	case err != nil:
+		return fmt.Errorf("container %q: load: %w", name, err)
+	}
+	task, err := cont.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		labels, err := cont.Labels(ctx)
+		if err != nil {
+			return fmt.Errorf("container %q: labels: %w", name, err)
+		}
+		if !fresh {
+			if _, err := cont.SetLabels(ctx, map[string]string{labelStartedAt: formatTime(a.clock())}); err != nil {
+				return fmt.Errorf("container %q: set labels: %w", name, err)
+			}
+		}
+		restarts, _ := strconv.Atoi(labels[LabelRestartCount])
+		task, err = a.newTask(ctx, cont, a.logPath(pod, name, restarts))
+		if err != nil {
+			return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: %w", name, err)}
+		}
+	} else if err != nil {
+		return fmt.Errorf("container %q: load task: %w", name, err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("container %q: task status: %w", name, err)
+	}
+	if st.Status != containerd.Created {
+		return nil // running already, or exited: the next pass decides
+	}
+	if err := task.Start(ctx); err != nil {
+		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: start: %w", name, err)}
+	}
+	a.log.Info("container started", "pod", pod.Namespace+"/"+pod.Name, "container", name, "id", id, "pid", task.Pid())
+	return nil
+}
+
+func (a *Agent) newTask(ctx context.Context, cont containerd.Container, logPath string) (containerd.Task, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, err
+	}
+	task, err := cont.NewTask(ctx, cio.LogFile(logPath))
+	if err != nil {
+		return nil, fmt.Errorf("new task: %w", err)
+	}
+	return task, nil
+}
+
+// createContainer resolves the image, environment and mounts of spec and
+// creates its containerd container with a fresh snapshot.
+func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container) (containerd.Container, error) {
+	name := spec.Name
+	id := ContainerID(pod.UID, name)
+	nsPath := a.net.NetNSPath(pod.UID)
+	ip, ok := a.net.Ready(pod.UID)
+	if !ok {
+		return nil, fmt.Errorf("container %q: %w", name, errNoSandbox)
+	}
+	img, err := images.Ensure(ctx, a.cfg.Client, spec.Image, spec.ImagePullPolicy, a.log)
+	if err != nil {
+		return nil, &actionError{container: name, reason: "ErrImagePull", err: fmt.Errorf("container %q: image %q: %w", name, spec.Image, err)}
+	}
+	imgSpec, err := img.Spec(ctx)
+	if err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerError", err: fmt.Errorf("container %q: image %q config: %w", name, spec.Image, err)}
+	}
+	src, err := a.sources(pod.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	env, err := podenv.Env(pod, spec, src, podenv.Runtime{PodIP: ip, HostIP: a.cfg.NodeIP})
+	if err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerConfigError", err: err}
+	}
+	args, err := processArgs(spec, imgSpec.Config.Entrypoint, imgSpec.Config.Cmd, podenv.Lookup(env))
+	if err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerConfigError", err: err}
+	}
+	podDir := a.podDir(pod)
+	mounts, err := containerMounts(pod, spec, podDir, a.etcFiles(pod))
+	if err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerConfigError", err: err}
+	}
+	for _, dir := range subPathDirs(pod, spec, podDir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("container %q: subPath: %w", name, err)
+		}
+	}
+
+	specOpts := []oci.SpecOpts{
+		oci.WithImageConfig(img),
+		oci.WithProcessArgs(args...),
+		oci.WithEnv(podenv.Strings(env)),
+		oci.WithHostname(pod.Name),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath}),
+		oci.WithMounts(mounts),
+	}
+	if spec.WorkingDir != "" {
+		specOpts = append(specOpts, oci.WithProcessCwd(spec.WorkingDir))
+	}
+	specOpts = append(specOpts, resourceOpts(spec)...)
+
+	now := a.clock()
+	labels := map[string]string{
+		LabelPodUID:       string(pod.UID),
+		LabelPodNamespace: pod.Namespace,
+		LabelPodName:      pod.Name,
+		LabelContainer:    name,
+		LabelRestartCount: "0",
+		labelImage:        spec.Image,
+		labelImageID:      img.Target().Digest.String(),
+		labelGrace:        gracePeriodOf(pod).String(),
+		LabelNode:         a.cfg.NodeName,
+		labelStartedAt:    formatTime(now),
+	}
+
+	// A snapshot left by a create that failed half-way would block this one.
+	sn := a.cfg.Client.SnapshotService(containerd.DefaultSnapshotter)
+	if _, err := sn.Stat(ctx, id); err == nil {
+		if err := sn.Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %q: remove stale snapshot: %w", name, err)
+		}
+	}
+	opts := []containerd.NewContainerOpts{
+		containerd.WithImage(img),
+		containerd.WithSnapshotter(containerd.DefaultSnapshotter),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels),
+	}
+	if a.cfg.RuncRoot != "" {
+		opts = append(opts, containerd.WithRuntime(plugin.RuntimeRuncV2, &runcoptions.Options{Root: a.cfg.RuncRoot}))
+	}
+	cont, err := a.cfg.Client.NewContainer(ctx, id, opts...)
+	if err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerError", err: fmt.Errorf("container %q: create: %w", name, err)}
+	}
+	return cont, nil
+}
+
+// restartContainer answers the exit at exitedAt: it records the exit and the
+// back-off step in the container's labels, deletes the exited task and
+// starts a new one with the next log file. A stale plan (the task is no
+// longer the one that exited at exitedAt) does nothing.
+func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name string, exitedAt time.Time) error {
+	id := ContainerID(pod.UID, name)
+	cont, err := a.cfg.Client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("container %q: load: %w", name, err)
+	}
+	info, err := cont.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("container %q: info: %w", name, err)
+	}
+	obs, ok := containerFromLabels(id, info.Labels)
+	if !ok {
+		return fmt.Errorf("container %q: not labelled by tug", name)
+	}
+	task, err := cont.Task(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("container %q: load task: %w", name, err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("container %q: task status: %w", name, err)
+	}
+	if st.Status != containerd.Stopped || !st.ExitTime.Equal(exitedAt) {
+		return nil
+	}
+	obs.Task, obs.ExitCode, obs.ExitedAt = TaskStopped, int32(st.ExitStatus), st.ExitTime
+	restarts := obs.RestartCount
+	if !exitRecorded(obs) {
+		now := a.clock()
+		b := a.backoff.Next(obs.Backoff, obs.ExitedAt, now)
+		if _, err := cont.SetLabels(ctx, restartLabels(obs, b, now)); err != nil {
+			return fmt.Errorf("container %q: record restart: %w", name, err)
+		}
+		restarts++
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("container %q: delete exited task: %w", name, err)
+	}
+	task, err = a.newTask(ctx, cont, a.logPath(pod, name, restarts))
+	if err != nil {
+		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: %w", name, err)}
+	}
+	if err := task.Start(ctx); err != nil {
+		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: start: %w", name, err)}
+	}
+	a.log.Info("container restarted", "pod", pod.Namespace+"/"+pod.Name, "container", name,
+		"restartCount", restarts, "lastExitCode", obs.ExitCode)
+	return nil
+}
+
+// stopContainers stops the tasks of ids concurrently: SIGTERM, then SIGKILL
+// once grace has passed.
+func (a *Agent) stopContainers(ctx context.Context, ids []string, grace time.Duration) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.stopContainer(ctx, id, grace)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (a *Agent) stopContainer(ctx context.Context, id string, grace time.Duration) error {
+	cont, err := a.cfg.Client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: load: %w", id, err)
+	}
+	task, err := cont.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: load task: %w", id, err)
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("container %s: wait: %w", id, err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("container %s: task status: %w", id, err)
+	}
+	if st.Status == containerd.Stopped {
+		return nil
+	}
+	if st.Status == containerd.Created {
+		return nil // never started: removing it is enough
+	}
+	if grace > 0 {
+		if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("container %s: SIGTERM: %w", id, err)
+		}
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(grace):
+			a.log.Info("grace period over; killing", "container", id, "grace", grace)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("container %s: SIGKILL: %w", id, err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(killTimeout):
+		return fmt.Errorf("container %s: still running %s after SIGKILL", id, killTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// removeContainers deletes the tasks, containers and snapshots of ids.
+func (a *Agent) removeContainers(ctx context.Context, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		cont, err := a.cfg.Client.LoadContainer(ctx, id)
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("container %s: load: %w", id, err))
+			continue
+		}
+		if task, err := cont.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("container %s: delete task: %w", id, err))
+				continue
+			}
+		} else if !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("container %s: load task: %w", id, err))
+			continue
+		}
+		if err := cont.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("container %s: delete: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
