@@ -311,7 +311,7 @@ func TestAgentIntegration(t *testing.T) {
 	}
 	podDir := filepath.Join(dataDir, "pods", ns+"_"+podName+"_"+string(uid))
 	secretFile := filepath.Join(podDir, ".volumes", "token", "token")
-	if fi, err := os.Stat(secretFile); err != nil || fi.Mode().Perm() != 0o400 {
+	if fi, err := os.Stat(secretFile); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("secret file %s: %v %v", secretFile, fi, err)
 	}
 

@@ -15,8 +15,8 @@
 //   - configMap: one file per key (or per item), mode item.mode, else
 //     defaultMode, else 0644. Data and binaryData are both written.
 //   - secret: like configMap, on its own tmpfs so values never reach the
-//     disk; files default to mode 0400 (tug's choice, stricter than
-//     Kubernetes' 0644) unless defaultMode or an item's mode says otherwise.
+//     disk; files default to mode 0644, as in Kubernetes, unless
+//     defaultMode or an item's mode says otherwise.
 //
 // A missing ConfigMap, Secret or key is an error unless the volume source
 // (or, for items, the source) is optional, as in Kubernetes. Sync replaces

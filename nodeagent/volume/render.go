@@ -25,7 +25,7 @@ const (
 // Default file modes.
 const (
 	DefaultConfigMapMode fs.FileMode = 0o644
-	DefaultSecretMode    fs.FileMode = 0o400
+	DefaultSecretMode    fs.FileMode = 0o644
 )
 
 // File is one file of a rendered volume.

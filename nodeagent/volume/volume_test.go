@@ -58,10 +58,10 @@ func TestRender(t *testing.T) {
 			want: Volume{Name: "c", Kind: ConfigMap, Files: []File{{"a", []byte("A"), 0o755}, {"sub/b", []byte("B"), 0o600}}},
 		},
 		{
-			name: "secret defaults to 0400 on tmpfs",
+			name: "secret defaults to 0644 on tmpfs",
 			vol:  corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls"}}},
 			want: Volume{Name: "s", Kind: Secret, Tmpfs: true, Files: []File{
-				{"extra", []byte("E"), 0o400}, {"tls.crt", []byte("CRT"), 0o400}, {"tls.key", []byte("KEY"), 0o400},
+				{"extra", []byte("E"), 0o644}, {"tls.crt", []byte("CRT"), 0o644}, {"tls.key", []byte("KEY"), 0o644},
 			}},
 		},
 		{
