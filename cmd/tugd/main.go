@@ -22,6 +22,7 @@ import (
 
 	"github.com/tug-dev/tug/api"
 	"github.com/tug-dev/tug/gitsync"
+	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent"
 	"github.com/tug-dev/tug/nodeagent/containerdproc"
 	"github.com/tug-dev/tug/nodeagent/images"
@@ -170,3 +171,17 @@ func run(ctx context.Context, o options) error {
 
 // containerdNamespace holds every container, image and snapshot tug makes.
 const containerdNamespace = containerdproc.Namespace
+
+// syncStatus shows gitsync's live state through the API. Validation errors
+// are not fetch errors: they reach users as Rejected sync records.
+func syncStatus(s gitsync.Status) api.SyncStatus {
+	out := api.SyncStatus{LastFetch: s.FetchedAt, LastFetchedSHA: s.Fetched, LastSuccess: s.FetchedAt}
+	var invalid manifest.ErrorList
+	if s.Err != nil && !errors.As(s.Err, &invalid) {
+		out.LastFetchError = s.Err.Error()
+		if s.ErrAt.After(out.LastFetch) {
+			out.LastFetch = s.ErrAt
+		}
+	}
+	return out
+}
