@@ -143,7 +143,7 @@ func run(ctx context.Context, o options) error {
 	handler := api.NewHandler(api.Config{
 		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
 		Repo: o.repo, Branch: o.branch, Logger: log.With("component", "api"), Clock: time.Now,
-		Table: printers.Table,
+		Table:      printers.Table,
 		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
 	})
 	ln, err := net.Listen("tcp", o.listen)
