@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/plugin"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -205,7 +206,7 @@ func (d *direct) start(ctx context.Context, uid types.UID) (containerd.Container
 	if err != nil {
 		return nil, err
 	}
-	task, err := c.NewTask(ctx, nil)
+	task, err := c.NewTask(ctx, cio.NullIO)
 	if err != nil {
 		return c, err
 	}

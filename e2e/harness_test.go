@@ -96,7 +96,8 @@ func (c *cluster) start() {
 		filepath.Join(bin, "tugd"), "--repo", c.repo.dir, "--data-dir", c.dataDir,
 		"--listen", listen, "--poll-interval", "1s", "--node-name", "node-1", "--log-level", "debug")
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that dies takes tugd (and its containerd) with it.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatalf("start tugd: %v", err)
 	}
