@@ -1,0 +1,300 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/tug-dev/tug/manifest"
+)
+
+// Defaults for Config.
+const (
+	DefaultBranch       = "main"
+	DefaultPollInterval = 15 * time.Second
+	// minRetry is the first back-off delay after a failure (or the poll
+	// interval when that is shorter).
+	minRetry = time.Second
+)
+
+// Config says which repository to follow and how.
+type Config struct {
+	Repo         string               // local path or file:// URL
+	Branch       string               // default "main"
+	Path         string               // subdirectory holding the manifests; default the root
+	CacheDir     string               // where the bare clone lives (e.g. <data-dir>/git)
+	PollInterval time.Duration        // default 15s; each wait varies by ±10%
+	Auth         transport.AuthMethod // credentials for remote transports; nil for local repositories
+	Logger       *slog.Logger         // default: discard
+	Clock        func() time.Time     // default time.Now; stamps records and status
+}
+
+// Sink receives results. Apply returns an error when it could not apply (the
+// same SHA is then retried later, with back-off); Reject records a commit
+// that did not validate (an error from Reject is retried too). Added, Changed
+// and Removed in the record are the sink's to fill in.
+type Sink interface {
+	Apply(ctx context.Context, rev *manifest.Revision, rec manifest.SyncRecord) error
+	Reject(ctx context.Context, rec manifest.SyncRecord) error
+}
+
+// Status is what a Syncer last saw.
+type Status struct {
+	Repo   string
+	Branch string
+	Path   string
+
+	Fetched   string    // head SHA at the last successful fetch
+	FetchedAt time.Time // time of the last successful fetch
+	Applied   string    // last SHA the sink applied
+	AppliedAt time.Time
+	Rejected  string // the head SHA when it did not validate; "" once a later commit applies
+
+	// Err says why the branch head is not in force: a fetch, read,
+	// validation (wrapping a manifest.ErrorList) or apply error. It is nil
+	// when the head is applied and the last fetch worked.
+	Err      error
+	ErrAt    time.Time // when Err first read as it does now
+	Failures int       // consecutive failed attempts; drives the back-off
+}
+
+// Syncer follows one branch of one repository: it fetches, renders each new
+// head commit into a Revision and hands it to a Sink.
+type Syncer struct {
+	cfg     Config
+	sink    Sink
+	log     *slog.Logger
+	now     func() time.Time
+	mirror  *mirror
+	trigger chan string
+	running atomic.Bool
+
+	done plumbing.Hash // last head applied or rejected; only touched by Run
+
+	mu     sync.Mutex
+	status Status
+	// fetchErr and headErr make up status.Err: a fetch error, else the
+	// error of the current head.
+	fetchErr, headErr error
+}
+
+// New checks cfg, fills in defaults and returns a Syncer; nothing is fetched
+// before Run.
+func New(cfg Config, sink Sink) (*Syncer, error) {
+	if sink == nil {
+		return nil, errors.New("gitsync: sink is required")
+	}
+	remote, err := remoteURL(cfg.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("gitsync: %w", err)
+	}
+	if cfg.CacheDir == "" {
+		return nil, errors.New("gitsync: cache directory is required")
+	}
+	if cfg.Branch == "" {
+		cfg.Branch = DefaultBranch
+	}
+	if err := plumbing.NewBranchReferenceName(cfg.Branch).Validate(); err != nil {
+		return nil, fmt.Errorf("gitsync: branch %q: %w", cfg.Branch, err)
+	}
+	if strings.Contains("/"+cfg.Path+"/", "/../") {
+		return nil, fmt.Errorf("gitsync: path %q must stay inside the repository", cfg.Path)
+	}
+	cfg.Path = cleanDir(cfg.Path)
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	log := cfg.Logger.With("repo", remote, "branch", cfg.Branch)
+	return &Syncer{
+		cfg:     cfg,
+		sink:    sink,
+		log:     log,
+		now:     cfg.Clock,
+		mirror:  newMirror(cfg.CacheDir, remote, cfg.Branch, cfg.Auth, log),
+		trigger: make(chan string, 1),
+		status:  Status{Repo: remote, Branch: cfg.Branch, Path: cfg.Path},
+	}, nil
+}
+
+// Trigger asks for a fetch now. It never blocks; triggers that arrive while
+// one is pending are merged into it (the first reason is kept).
+func (s *Syncer) Trigger(reason string) {
+	select {
+	case s.trigger <- reason:
+	default:
+	}
+}
+
+// Status returns a copy of the current status.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Run fetches now, then on every poll tick or Trigger, until ctx ends; it
+// then returns nil. After a failure the next attempt comes sooner, after an
+// exponential back-off from 1s (or the poll interval, if shorter) up to the
+// poll interval. Run may be called once at a time.
+//
+// Only a new head is processed: a commit already applied or rejected is not
+// handed to the sink again (a restarted process applies the head once more,
+// which a sink must treat as a no-op). A fetch error never reaches the sink.
+func (s *Syncer) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("gitsync: Run is already running")
+	}
+	defer s.running.Store(false)
+	reason := "start"
+	for {
+		ok := s.syncOnce(ctx, reason)
+		if ctx.Err() != nil {
+			return nil
+		}
+		failures := s.recordAttempt(ok)
+		wait := jitter(s.cfg.PollInterval, rand.Float64())
+		if !ok {
+			wait = backoff(failures, min(minRetry, s.cfg.PollInterval), s.cfg.PollInterval)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+			reason = "poll"
+		case r := <-s.trigger:
+			timer.Stop()
+			reason = "trigger:" + r
+		}
+	}
+}
+
+// syncOnce fetches and processes the head; it reports false when something
+// failed that a later attempt may fix.
+func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
+	started := s.now()
+	head, err := s.mirror.fetch(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("git fetch failed", "err", err)
+			s.update(func(st *Status) { s.fetchErr = err })
+		}
+		return false
+	}
+	s.update(func(st *Status) {
+		s.fetchErr = nil
+		st.Fetched, st.FetchedAt = head.String(), s.now()
+	})
+	if head == s.done {
+		return true
+	}
+
+	log := s.log.With("sha", short(head), "trigger", trigger)
+	rec := manifest.SyncRecord{SHA: head.String(), Trigger: trigger, Started: started}
+	if c, err := object.GetCommit(s.mirror.storer(), head); err == nil {
+		rec.Author = fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
+		rec.Message = strings.TrimRight(c.Message, "\n")
+		rec.Commit = c.Committer.When
+	}
+	rev, err := Render(ctx, s.mirror.storer(), head, s.cfg.Path)
+	if errs, invalid := manifest.AsErrorList(err); invalid {
+		rec.Outcome, rec.Errors, rec.Finished = manifest.OutcomeRejected, errs.Strings(), s.now()
+		if err := s.sink.Reject(ctx, rec); err != nil {
+			log.Error("recording rejected commit failed", "err", err)
+			s.update(func(st *Status) { s.headErr = fmt.Errorf("commit %s: record rejection: %w", short(head), err) })
+			return false
+		}
+		log.Warn("commit rejected", "errors", len(errs), "first", errs[0].Error())
+		s.done = head
+		s.update(func(st *Status) {
+			st.Rejected = head.String()
+			s.headErr = fmt.Errorf("commit %s rejected: %w", short(head), errs)
+		})
+		return true
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("reading commit failed", "err", err)
+			s.update(func(st *Status) { s.headErr = err })
+		}
+		return false
+	}
+
+	rec.Outcome, rec.Objects, rec.Finished = manifest.OutcomeApplied, len(rev.Objects), s.now()
+	if err := s.sink.Apply(ctx, rev, rec); err != nil {
+		if ctx.Err() == nil {
+			log.Error("applying commit failed; will retry", "err", err)
+			s.update(func(st *Status) { s.headErr = fmt.Errorf("commit %s: apply: %w", short(head), err) })
+		}
+		return false
+	}
+	log.Info("commit applied", "objects", len(rev.Objects))
+	s.done = head
+	s.update(func(st *Status) {
+		st.Applied, st.AppliedAt, st.Rejected = head.String(), s.now(), ""
+		s.headErr = nil
+	})
+	return true
+}
+
+// update changes the status under the lock and recomputes Err.
+func (s *Syncer) update(fn func(st *Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.status.Err
+	fn(&s.status)
+	s.status.Err = s.fetchErr
+	if s.status.Err == nil {
+		s.status.Err = s.headErr
+	}
+	// Compare messages: errors may hold uncomparable types (ErrorList).
+	if s.status.Err != nil && (prev == nil || prev.Error() != s.status.Err.Error()) {
+		s.status.ErrAt = s.now()
+	}
+}
+
+// recordAttempt counts consecutive failures and returns the count.
+func (s *Syncer) recordAttempt(ok bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		s.status.Failures = 0
+	} else {
+		s.status.Failures++
+	}
+	return s.status.Failures
+}
+
+// backoff is the wait after the n-th consecutive failure (n ≥ 1): lo, 2·lo,
+// 4·lo, ... capped at hi.
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// jitter spreads d by ±10%: r in [0,1) maps to [0.9·d, 1.1·d).
+func jitter(d time.Duration, r float64) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*r))
+}
+
+func short(h plumbing.Hash) string { return h.String()[:12] }

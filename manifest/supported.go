@@ -1,0 +1,222 @@
+package manifest
+
+import (
+	"slices"
+	"strings"
+)
+
+// supportedFields is the allow-list of fields tug implements, per kind.
+// A field present in a committed manifest but missing here is refused by
+// name ("field is not supported by tug yet"), never silently ignored.
+//
+// Each entry is a JSON path; "[*]" stands for every element of a list. An
+// entry allows the whole subtree below it (so "metadata.labels" allows every
+// label), and its parents are allowed as containers only. To support a new
+// field, add its path here once the code that honours it exists.
+var supportedFields = map[string][]string{
+	KindNamespace: metadataFields,
+	KindConfigMap: join(metadataFields, []string{
+		"data",
+		"binaryData",
+		"immutable",
+	}),
+	KindSecret: join(metadataFields, []string{
+		"type",
+		"data",
+		"stringData",
+		"immutable",
+	}),
+	KindService: join(metadataFields, []string{
+		"spec.type",
+		"spec.selector",
+		"spec.clusterIP",
+		"spec.sessionAffinity",
+		"spec.ports[*].name",
+		"spec.ports[*].port",
+		"spec.ports[*].targetPort",
+		"spec.ports[*].protocol",
+		"spec.ports[*].nodePort",
+	}),
+	KindDeployment: join(metadataFields, []string{
+		"spec.replicas",
+		"spec.selector",
+		"spec.strategy.type",
+		"spec.strategy.rollingUpdate.maxSurge",
+		"spec.strategy.rollingUpdate.maxUnavailable",
+		"spec.revisionHistoryLimit",
+		"spec.minReadySeconds",
+		"spec.progressDeadlineSeconds",
+		"spec.paused",
+		"spec.template.metadata.labels",
+		"spec.template.metadata.annotations",
+	}, prefixed("spec.template.spec.", podSpecFields)),
+}
+
+// metadataFields are the object metadata fields users may set.
+var metadataFields = []string{
+	"apiVersion",
+	"kind",
+	"metadata.name",
+	"metadata.namespace",
+	"metadata.labels",
+	"metadata.annotations",
+}
+
+// podSpecFields are the pod spec fields tug implements, relative to the pod
+// spec.
+var podSpecFields = []string{
+	"containers[*].name",
+	"containers[*].image",
+	"containers[*].imagePullPolicy",
+	"containers[*].command",
+	"containers[*].args",
+	"containers[*].workingDir",
+	"containers[*].env[*].name",
+	"containers[*].env[*].value",
+	"containers[*].env[*].valueFrom.configMapKeyRef.name",
+	"containers[*].env[*].valueFrom.configMapKeyRef.key",
+	"containers[*].env[*].valueFrom.configMapKeyRef.optional",
+	"containers[*].env[*].valueFrom.secretKeyRef.name",
+	"containers[*].env[*].valueFrom.secretKeyRef.key",
+	"containers[*].env[*].valueFrom.secretKeyRef.optional",
+	"containers[*].env[*].valueFrom.fieldRef.fieldPath",
+	"containers[*].env[*].valueFrom.fieldRef.apiVersion",
+	"containers[*].envFrom[*].prefix",
+	"containers[*].envFrom[*].configMapRef.name",
+	"containers[*].envFrom[*].configMapRef.optional",
+	"containers[*].envFrom[*].secretRef.name",
+	"containers[*].envFrom[*].secretRef.optional",
+	"containers[*].ports[*].name",
+	"containers[*].ports[*].containerPort",
+	"containers[*].ports[*].protocol",
+	"containers[*].resources.requests.cpu",
+	"containers[*].resources.requests.memory",
+	"containers[*].resources.limits.cpu",
+	"containers[*].resources.limits.memory",
+	"containers[*].volumeMounts[*].name",
+	"containers[*].volumeMounts[*].mountPath",
+	"containers[*].volumeMounts[*].readOnly",
+	"containers[*].volumeMounts[*].subPath",
+	"volumes[*].name",
+	"volumes[*].emptyDir.medium",
+	"volumes[*].emptyDir.sizeLimit",
+	"volumes[*].configMap.name",
+	"volumes[*].configMap.items[*].key",
+	"volumes[*].configMap.items[*].path",
+	"volumes[*].configMap.items[*].mode",
+	"volumes[*].configMap.defaultMode",
+	"volumes[*].configMap.optional",
+	"volumes[*].secret.secretName",
+	"volumes[*].secret.items[*].key",
+	"volumes[*].secret.items[*].path",
+	"volumes[*].secret.items[*].mode",
+	"volumes[*].secret.defaultMode",
+	"volumes[*].secret.optional",
+	"restartPolicy",
+	"terminationGracePeriodSeconds",
+	"nodeSelector",
+}
+
+// supportedFieldRefs are the pod fields an env var may take its value from
+// (env[*].valueFrom.fieldRef.fieldPath); "metadata.labels['k']" and
+// "metadata.annotations['k']" are supported for any key k.
+var supportedFieldRefs = []string{
+	"metadata.name",
+	"metadata.namespace",
+	"metadata.uid",
+	"spec.nodeName",
+	"status.hostIP",
+	"status.podIP",
+}
+
+// SupportedFieldRefs returns the fieldRef paths tug resolves for env vars,
+// besides metadata.labels['key'] and metadata.annotations['key'].
+func SupportedFieldRefs() []string { return slices.Clone(supportedFieldRefs) }
+
+// IsSupportedFieldRef reports whether an env var's fieldRef.fieldPath is one
+// tug resolves.
+func IsSupportedFieldRef(path string) bool {
+	if slices.Contains(supportedFieldRefs, path) {
+		return true
+	}
+	for _, prefix := range []string{"metadata.labels['", "metadata.annotations['"} {
+		if key, ok := strings.CutPrefix(path, prefix); ok {
+			key, ok = strings.CutSuffix(key, "']")
+			return ok && key != "" && !strings.ContainsAny(key, "'[]")
+		}
+	}
+	return false
+}
+
+// SupportedFields returns the allow-listed field paths of kind (nil for a
+// kind that cannot be committed).
+func SupportedFields(kind string) []string { return slices.Clone(supportedFields[kind]) }
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func prefixed(prefix string, paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = prefix + p
+	}
+	return out
+}
+
+// fieldTree is the allow-list of one kind as a tree of path segments; list
+// elements are the segment "[*]".
+type fieldTree struct {
+	leaf     bool // the whole subtree is allowed
+	children map[string]*fieldTree
+}
+
+func newFieldTree(paths []string) *fieldTree {
+	root := &fieldTree{}
+	for _, p := range paths {
+		n := root
+		for _, seg := range splitAllowPath(p) {
+			if n.children == nil {
+				n.children = map[string]*fieldTree{}
+			}
+			c := n.children[seg]
+			if c == nil {
+				c = &fieldTree{}
+				n.children[seg] = c
+			}
+			n = c
+		}
+		n.leaf = true
+	}
+	return root
+}
+
+// splitAllowPath splits "a.b[*].c" into "a", "b", "[*]", "c".
+func splitAllowPath(p string) []string {
+	var out []string
+	for _, seg := range strings.Split(p, ".") {
+		for {
+			name, rest, ok := strings.Cut(seg, "[*]")
+			if name != "" {
+				out = append(out, name)
+			}
+			if !ok {
+				break
+			}
+			out = append(out, "[*]")
+			seg = rest
+		}
+	}
+	return out
+}
+
+func (t *fieldTree) child(seg string) *fieldTree {
+	if t == nil || t.leaf {
+		return t
+	}
+	return t.children[seg]
+}

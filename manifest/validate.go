@@ -1,0 +1,278 @@
+package manifest
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// NodePort range tug allocates and accepts.
+const (
+	NodePortMin = 30000
+	NodePortMax = 32767
+)
+
+const (
+	maxDataSize       = 1 << 20   // ConfigMap and Secret payload
+	maxAnnotationSize = 256 << 10 // all annotations of one object
+)
+
+// Validate checks a whole set of decoded objects, normally every object of
+// one commit: each object on its own, then the rules that span objects
+// (duplicates, namespaces, references, port and address clashes). It returns
+// nil or an ErrorList sorted by file and line. Messages never contain Secret
+// values.
+func Validate(objs []Decoded) error {
+	var errs ErrorList
+	for i := range objs {
+		errs = append(errs, validateObject(&objs[i])...)
+	}
+	errs = append(errs, validateSet(objs)...)
+	return sortErrors(errs).errOrNil()
+}
+
+// checker collects the errors of one object.
+type checker struct {
+	d    *Decoded
+	errs ErrorList
+}
+
+func (c *checker) add(field, format string, args ...any) {
+	c.errs = append(c.errs, &FieldError{
+		File:   c.d.Source.File,
+		Line:   c.d.FieldLine(field),
+		Object: describeObject(c.d.Object),
+		Field:  field,
+		Msg:    fmt.Sprintf(format, args...),
+	})
+}
+
+// addAll adds one error for field joining msgs, if there are any.
+func (c *checker) addAll(field string, msgs []string) {
+	if len(msgs) > 0 {
+		c.add(field, "%s", strings.Join(msgs, "; "))
+	}
+}
+
+func validateObject(d *Decoded) ErrorList {
+	if d.Object == nil {
+		return ErrorList{{File: d.Source.File, Line: d.Source.Line, Msg: "no object"}}
+	}
+	c := &checker{d: d}
+	c.metadata()
+	switch obj := d.Object.(type) {
+	case *corev1.Namespace:
+	case *corev1.ConfigMap:
+		c.configMap(obj)
+	case *corev1.Secret:
+		c.secret(obj)
+	case *corev1.Service:
+		c.service(obj)
+	case *appsv1.Deployment:
+		c.deployment(obj)
+	default:
+		c.add("kind", "%s objects cannot be committed", KindOf(d.Object))
+	}
+	return c.errs
+}
+
+func (c *checker) metadata() {
+	obj := c.d.Object
+	kind := KindOf(obj)
+	name := obj.GetName()
+	switch {
+	case name == "":
+		c.add("metadata.name", "name is required")
+	case kind == KindNamespace:
+		c.addAll("metadata.name", content.IsDNS1123Label(name))
+	case kind == KindService:
+		c.addAll("metadata.name", validation.IsDNS1035Label(name))
+	default:
+		c.addAll("metadata.name", content.IsDNS1123Subdomain(name))
+	}
+	if Namespaced(kind) {
+		if ns := obj.GetNamespace(); ns == "" {
+			c.add("metadata.namespace", "namespace is required")
+		} else {
+			c.addAll("metadata.namespace", content.IsDNS1123Label(ns))
+		}
+	}
+	c.labels("metadata.labels", obj.GetLabels())
+	c.annotations("metadata.annotations", obj.GetAnnotations())
+}
+
+func (c *checker) labels(field string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		p := joinPath(field, k)
+		c.addAll(p, prefixMsgs("key", content.IsLabelKey(k)))
+		c.addAll(p, prefixMsgs("value", content.IsLabelValue(labels[k])))
+	}
+}
+
+func (c *checker) annotations(field string, annotations map[string]string) {
+	size := 0
+	for _, k := range sortedKeys(annotations) {
+		size += len(k) + len(annotations[k])
+		c.addAll(joinPath(field, k), prefixMsgs("key", content.IsLabelKey(strings.ToLower(k))))
+	}
+	if size > maxAnnotationSize {
+		c.add(field, "annotations take %d bytes, more than the %d allowed", size, maxAnnotationSize)
+	}
+}
+
+func prefixMsgs(prefix string, msgs []string) []string {
+	for i, m := range msgs {
+		msgs[i] = prefix + ": " + m
+	}
+	return msgs
+}
+
+func (c *checker) configMap(cm *corev1.ConfigMap) {
+	size := 0
+	for _, k := range sortedKeys(cm.Data) {
+		size += len(k) + len(cm.Data[k])
+		c.addAll(joinPath("data", k), validation.IsConfigMapKey(k))
+	}
+	for _, k := range sortedKeys(cm.BinaryData) {
+		size += len(k) + len(cm.BinaryData[k])
+		p := joinPath("binaryData", k)
+		c.addAll(p, validation.IsConfigMapKey(k))
+		if _, dup := cm.Data[k]; dup {
+			c.add(p, "key %q is also in data; a key may be in data or binaryData, not both", k)
+		}
+	}
+	if size > maxDataSize {
+		c.add("data", "data takes %d bytes, more than the %d allowed", size, maxDataSize)
+	}
+}
+
+// secretRequiredKeys lists the keys some Secret types must have.
+var secretRequiredKeys = map[corev1.SecretType][]string{
+	corev1.SecretTypeTLS:              {corev1.TLSCertKey, corev1.TLSPrivateKeyKey},
+	corev1.SecretTypeDockerConfigJson: {corev1.DockerConfigJsonKey},
+}
+
+// secret checks a Secret. Only keys are ever named, never values.
+func (c *checker) secret(s *corev1.Secret) {
+	size := 0
+	for _, k := range sortedKeys(s.Data) {
+		size += len(k) + len(s.Data[k])
+		p := joinPath("data", k)
+		if _, ok := c.d.lines[p]; !ok {
+			if _, inStringData := c.d.lines[joinPath("stringData", k)]; inStringData {
+				p = joinPath("stringData", k)
+			}
+		}
+		c.addAll(p, validation.IsConfigMapKey(k))
+	}
+	if size > maxDataSize {
+		c.add("data", "data takes %d bytes, more than the %d allowed", size, maxDataSize)
+	}
+	switch s.Type {
+	case corev1.SecretTypeServiceAccountToken, corev1.SecretTypeBootstrapToken:
+		c.add("type", "type %s is not supported by tug yet; use Opaque", s.Type)
+	case "":
+	default:
+		c.addAll("type", content.IsLabelKey(string(s.Type)))
+	}
+	for _, k := range secretRequiredKeys[s.Type] {
+		if _, ok := s.Data[k]; !ok {
+			c.add("type", "a Secret of type %s needs the key %q in data or stringData", s.Type, k)
+		}
+	}
+}
+
+func (c *checker) service(svc *corev1.Service) {
+	spec := &svc.Spec
+	switch spec.Type {
+	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
+	case corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName:
+		c.add("spec.type", "type %s is not supported by tug yet; use ClusterIP or NodePort", spec.Type)
+	default:
+		c.add("spec.type", "unknown type %q; use ClusterIP or NodePort", spec.Type)
+	}
+	headless := spec.ClusterIP == corev1.ClusterIPNone
+	switch {
+	case spec.ClusterIP == "" || headless:
+	default:
+		if ip, err := netip.ParseAddr(spec.ClusterIP); err != nil || ip.Zone() != "" || ip.String() != spec.ClusterIP {
+			c.add("spec.clusterIP", "must be an IP address in canonical form, \"None\" for a headless service, or left out")
+		}
+	}
+	if headless && spec.Type == corev1.ServiceTypeNodePort {
+		c.add("spec.clusterIP", "a NodePort service cannot be headless (clusterIP: None)")
+	}
+	switch spec.SessionAffinity {
+	case "", corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:
+	default:
+		c.add("spec.sessionAffinity", "must be None or ClientIP")
+	}
+	c.labels("spec.selector", spec.Selector)
+	if len(spec.Ports) == 0 && !headless {
+		c.add("spec.ports", "at least one port is required (or clusterIP: None for a headless service)")
+	}
+	names := map[string]int{}
+	ports := map[string]int{}
+	for i, p := range spec.Ports {
+		f := "spec.ports[" + strconv.Itoa(i) + "]"
+		switch {
+		case p.Name == "" && len(spec.Ports) > 1:
+			c.add(f+".name", "name is required when a service has more than one port")
+		case p.Name != "":
+			c.addAll(f+".name", content.IsDNS1123Label(p.Name))
+			if j, dup := names[p.Name]; dup {
+				c.add(f+".name", "name %q is also used by spec.ports[%d]", p.Name, j)
+			}
+			names[p.Name] = i
+		}
+		c.addAll(f+".port", validation.IsValidPortNum(int(p.Port)))
+		c.protocol(f+".protocol", p.Protocol)
+		key := fmt.Sprintf("%d/%s", p.Port, protocolOrTCP(p.Protocol))
+		if j, dup := ports[key]; dup {
+			c.add(f+".port", "port %s is also used by spec.ports[%d]", key, j)
+		}
+		ports[key] = i
+		c.intOrPortName(f+".targetPort", p.TargetPort)
+		if p.NodePort != 0 {
+			if spec.Type != corev1.ServiceTypeNodePort {
+				c.add(f+".nodePort", "nodePort needs type: NodePort")
+			} else if p.NodePort < NodePortMin || p.NodePort > NodePortMax {
+				c.add(f+".nodePort", "must be between %d and %d", NodePortMin, NodePortMax)
+			}
+		}
+	}
+}
+
+func (c *checker) protocol(field string, p corev1.Protocol) {
+	switch p {
+	case "", corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
+	default:
+		c.add(field, "must be TCP, UDP or SCTP")
+	}
+}
+
+func protocolOrTCP(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
+}
+
+// intOrPortName checks a port given as a number or a container port name.
+func (c *checker) intOrPortName(field string, v intstr.IntOrString) {
+	switch {
+	case v.Type == intstr.Int && v.IntVal == 0:
+		// left out: defaults to the port
+	case v.Type == intstr.Int:
+		c.addAll(field, validation.IsValidPortNum(int(v.IntVal)))
+	default:
+		c.addAll(field, validation.IsValidPortName(v.StrVal))
+	}
+}

@@ -1,0 +1,387 @@
+package manifest
+
+import (
+	"path"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func (c *checker) deployment(d *appsv1.Deployment) {
+	spec := &d.Spec
+	if spec.Replicas != nil && *spec.Replicas < 0 {
+		c.add("spec.replicas", "must be 0 or more")
+	}
+	c.nonNegative("spec.revisionHistoryLimit", spec.RevisionHistoryLimit)
+	if spec.MinReadySeconds < 0 {
+		c.add("spec.minReadySeconds", "must be 0 or more")
+	}
+	if p := spec.ProgressDeadlineSeconds; p != nil && *p <= spec.MinReadySeconds {
+		c.add("spec.progressDeadlineSeconds", "must be greater than minReadySeconds (%d)", spec.MinReadySeconds)
+	}
+	c.selector(spec.Selector, spec.Template.Labels)
+	c.strategy(&spec.Strategy)
+	c.labels("spec.template.metadata.labels", spec.Template.Labels)
+	c.annotations("spec.template.metadata.annotations", spec.Template.Annotations)
+	c.podSpec("spec.template.spec", &spec.Template.Spec)
+}
+
+func (c *checker) nonNegative(field string, v *int32) {
+	if v != nil && *v < 0 {
+		c.add(field, "must be 0 or more")
+	}
+}
+
+// selector checks a Deployment's selector and that it selects the pods of
+// its own template.
+func (c *checker) selector(sel *metav1.LabelSelector, podLabels map[string]string) {
+	if sel == nil || len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 {
+		c.add("spec.selector", "selector is required: set spec.selector.matchLabels to labels of spec.template.metadata.labels")
+		return
+	}
+	c.labels("spec.selector.matchLabels", sel.MatchLabels)
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		c.add("spec.selector", "invalid selector: %v", err)
+		return
+	}
+	if !s.Matches(labels.Set(podLabels)) {
+		c.add("spec.selector", "selector %q does not match the template labels %q; make spec.template.metadata.labels include the selector's labels", s.String(), labels.Set(podLabels).String())
+	}
+}
+
+func (c *checker) strategy(st *appsv1.DeploymentStrategy) {
+	switch st.Type {
+	case "", appsv1.RollingUpdateDeploymentStrategyType:
+	case appsv1.RecreateDeploymentStrategyType:
+		if st.RollingUpdate != nil {
+			c.add("spec.strategy.rollingUpdate", "must be left out when type is Recreate")
+		}
+		return
+	default:
+		c.add("spec.strategy.type", "must be RollingUpdate or Recreate")
+		return
+	}
+	ru := st.RollingUpdate
+	if ru == nil {
+		return
+	}
+	surgeZero := c.percentOrCount("spec.strategy.rollingUpdate.maxSurge", ru.MaxSurge)
+	unavailZero := c.percentOrCount("spec.strategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable)
+	if ru.MaxSurge != nil && ru.MaxUnavailable != nil && surgeZero && unavailZero {
+		c.add("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0")
+	}
+	if v := ru.MaxUnavailable; v != nil && v.Type == intstr.String {
+		if p, ok := parsePercent(v.StrVal); ok && p > 100 {
+			c.add("spec.strategy.rollingUpdate.maxUnavailable", "must not be more than 100%%")
+		}
+	}
+}
+
+// percentOrCount checks a count or "N%" and reports whether it is zero.
+func (c *checker) percentOrCount(field string, v *intstr.IntOrString) bool {
+	if v == nil {
+		return false
+	}
+	if v.Type == intstr.Int {
+		if v.IntVal < 0 {
+			c.add(field, "must be 0 or more")
+		}
+		return v.IntVal == 0
+	}
+	p, ok := parsePercent(v.StrVal)
+	if !ok {
+		c.add(field, "must be a count or a percentage such as 25%%")
+	}
+	return ok && p == 0
+}
+
+func parsePercent(s string) (int, bool) {
+	num, ok := strings.CutSuffix(s, "%")
+	if !ok || len(validation.IsValidPercent(s)) > 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	return n, err == nil && n >= 0
+}
+
+func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
+	switch spec.RestartPolicy {
+	case "", corev1.RestartPolicyAlways:
+	default:
+		c.add(f+".restartPolicy", "must be Always for a Deployment")
+	}
+	c.nonNegative64(f+".terminationGracePeriodSeconds", spec.TerminationGracePeriodSeconds)
+	c.labels(f+".nodeSelector", spec.NodeSelector)
+
+	volumes := map[string]int{}
+	for i := range spec.Volumes {
+		vf := f + ".volumes[" + strconv.Itoa(i) + "]"
+		v := &spec.Volumes[i]
+		if v.Name == "" {
+			c.add(vf+".name", "name is required")
+		} else {
+			c.addAll(vf+".name", content.IsDNS1123Label(v.Name))
+			if j, dup := volumes[v.Name]; dup {
+				c.add(vf+".name", "volume %q is also defined at volumes[%d]", v.Name, j)
+			}
+			volumes[v.Name] = i
+		}
+		c.volumeSource(vf, v)
+	}
+
+	if len(spec.Containers) == 0 {
+		c.add(f+".containers", "at least one container is required")
+	}
+	names := map[string]int{}
+	portNames := map[string]string{}
+	for i := range spec.Containers {
+		cf := f + ".containers[" + strconv.Itoa(i) + "]"
+		ct := &spec.Containers[i]
+		if ct.Name == "" {
+			c.add(cf+".name", "name is required")
+		} else {
+			c.addAll(cf+".name", content.IsDNS1123Label(ct.Name))
+			if j, dup := names[ct.Name]; dup {
+				c.add(cf+".name", "container name %q is also used by containers[%d]", ct.Name, j)
+			}
+			names[ct.Name] = i
+		}
+		c.container(cf, ct, volumes, portNames)
+	}
+}
+
+func (c *checker) nonNegative64(field string, v *int64) {
+	if v != nil && *v < 0 {
+		c.add(field, "must be 0 or more")
+	}
+}
+
+func (c *checker) volumeSource(vf string, v *corev1.Volume) {
+	var sources []string
+	if e := v.EmptyDir; e != nil {
+		sources = append(sources, "emptyDir")
+		switch e.Medium {
+		case corev1.StorageMediumDefault, corev1.StorageMediumMemory:
+		default:
+			c.add(vf+".emptyDir.medium", "must be left out or Memory")
+		}
+		if e.SizeLimit != nil && e.SizeLimit.Sign() < 0 {
+			c.add(vf+".emptyDir.sizeLimit", "must not be negative")
+		}
+	}
+	if cm := v.ConfigMap; cm != nil {
+		sources = append(sources, "configMap")
+		if cm.Name == "" {
+			c.add(vf+".configMap.name", "name of the ConfigMap is required")
+		}
+		c.keyItems(vf+".configMap", cm.Items, cm.DefaultMode)
+	}
+	if s := v.Secret; s != nil {
+		sources = append(sources, "secret")
+		if s.SecretName == "" {
+			c.add(vf+".secret.secretName", "secretName is required")
+		}
+		c.keyItems(vf+".secret", s.Items, s.DefaultMode)
+	}
+	switch len(sources) {
+	case 0:
+		c.add(vf, "a volume needs one of emptyDir, configMap or secret")
+	case 1:
+	default:
+		c.add(vf, "a volume may have only one of emptyDir, configMap or secret, not %s", strings.Join(sources, " and "))
+	}
+}
+
+func (c *checker) keyItems(f string, items []corev1.KeyToPath, defaultMode *int32) {
+	c.fileMode(f+".defaultMode", defaultMode)
+	paths := map[string]int{}
+	for i, it := range items {
+		itf := f + ".items[" + strconv.Itoa(i) + "]"
+		if it.Key == "" {
+			c.add(itf+".key", "key is required")
+		} else {
+			c.addAll(itf+".key", validation.IsConfigMapKey(it.Key))
+		}
+		c.relativePath(itf+".path", it.Path, true)
+		if j, dup := paths[it.Path]; dup && it.Path != "" {
+			c.add(itf+".path", "path %q is also used by items[%d]", it.Path, j)
+		}
+		paths[it.Path] = i
+		c.fileMode(itf+".mode", it.Mode)
+	}
+}
+
+func (c *checker) fileMode(field string, mode *int32) {
+	if mode != nil && (*mode < 0 || *mode > 0o777) {
+		c.add(field, "must be a file mode between 0 and 0777 (octal) or 511 (decimal)")
+	}
+}
+
+// relativePath checks a path that must stay inside a volume.
+func (c *checker) relativePath(field, p string, required bool) {
+	switch {
+	case p == "":
+		if required {
+			c.add(field, "path is required")
+		}
+	case path.IsAbs(p):
+		c.add(field, "must be a relative path")
+	case strings.Contains(p, "\x00"):
+		c.add(field, "must not contain NUL")
+	default:
+		for _, seg := range strings.Split(p, "/") {
+			if seg == ".." {
+				c.add(field, "must not contain '..'")
+				return
+			}
+		}
+	}
+}
+
+func (c *checker) container(cf string, ct *corev1.Container, volumes map[string]int, podPorts map[string]string) {
+	switch {
+	case strings.TrimSpace(ct.Image) == "":
+		c.add(cf+".image", "image is required")
+	case strings.TrimSpace(ct.Image) != ct.Image:
+		c.add(cf+".image", "must not have leading or trailing spaces")
+	}
+	switch ct.ImagePullPolicy {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		c.add(cf+".imagePullPolicy", "must be Always, IfNotPresent or Never")
+	}
+	if ct.WorkingDir != "" && !path.IsAbs(ct.WorkingDir) {
+		c.add(cf+".workingDir", "must be an absolute path")
+	}
+	for i, p := range ct.Ports {
+		pf := cf + ".ports[" + strconv.Itoa(i) + "]"
+		c.addAll(pf+".containerPort", validation.IsValidPortNum(int(p.ContainerPort)))
+		c.protocol(pf+".protocol", p.Protocol)
+		if p.Name != "" {
+			c.addAll(pf+".name", validation.IsValidPortName(p.Name))
+			if other, dup := podPorts[p.Name]; dup {
+				c.add(pf+".name", "port name %q is also used by %s", p.Name, other)
+			}
+			podPorts[p.Name] = pf
+		}
+	}
+	envNames := map[string]int{}
+	for i := range ct.Env {
+		ef := cf + ".env[" + strconv.Itoa(i) + "]"
+		e := &ct.Env[i]
+		if e.Name == "" {
+			c.add(ef+".name", "name is required")
+		} else {
+			c.addAll(ef+".name", validation.IsEnvVarName(e.Name))
+			if j, dup := envNames[e.Name]; dup {
+				c.add(ef+".name", "env var %q is also set by env[%d]", e.Name, j)
+			}
+			envNames[e.Name] = i
+		}
+		c.envSource(ef, e)
+	}
+	for i, ef := range ct.EnvFrom {
+		f := cf + ".envFrom[" + strconv.Itoa(i) + "]"
+		if ef.Prefix != "" {
+			c.addAll(f+".prefix", validation.IsEnvVarName(ef.Prefix))
+		}
+		switch {
+		case ef.ConfigMapRef != nil && ef.SecretRef != nil:
+			c.add(f, "set configMapRef or secretRef, not both")
+		case ef.ConfigMapRef != nil && ef.ConfigMapRef.Name == "":
+			c.add(f+".configMapRef.name", "name is required")
+		case ef.SecretRef != nil && ef.SecretRef.Name == "":
+			c.add(f+".secretRef.name", "name is required")
+		case ef.ConfigMapRef == nil && ef.SecretRef == nil:
+			c.add(f, "one of configMapRef or secretRef is required")
+		}
+	}
+	c.resources(cf+".resources", &ct.Resources)
+	mounts := map[string]int{}
+	for i, m := range ct.VolumeMounts {
+		mf := cf + ".volumeMounts[" + strconv.Itoa(i) + "]"
+		if _, ok := volumes[m.Name]; !ok {
+			c.add(mf+".name", "no volume named %q in spec.template.spec.volumes", m.Name)
+		}
+		switch {
+		case m.MountPath == "":
+			c.add(mf+".mountPath", "mountPath is required")
+		case !path.IsAbs(m.MountPath):
+			c.add(mf+".mountPath", "must be an absolute path")
+		default:
+			clean := path.Clean(m.MountPath)
+			if j, dup := mounts[clean]; dup {
+				c.add(mf+".mountPath", "path %q is also mounted by volumeMounts[%d]", clean, j)
+			}
+			mounts[clean] = i
+		}
+		c.relativePath(mf+".subPath", m.SubPath, false)
+	}
+}
+
+func (c *checker) envSource(ef string, e *corev1.EnvVar) {
+	src := e.ValueFrom
+	if src == nil {
+		return
+	}
+	if e.Value != "" {
+		c.add(ef+".valueFrom", "set value or valueFrom, not both")
+	}
+	n := 0
+	if r := src.ConfigMapKeyRef; r != nil {
+		n++
+		c.keyRef(ef+".valueFrom.configMapKeyRef", r.Name, r.Key)
+	}
+	if r := src.SecretKeyRef; r != nil {
+		n++
+		c.keyRef(ef+".valueFrom.secretKeyRef", r.Name, r.Key)
+	}
+	if r := src.FieldRef; r != nil {
+		n++
+		if r.APIVersion != "" && r.APIVersion != "v1" {
+			c.add(ef+".valueFrom.fieldRef.apiVersion", "must be v1 or left out")
+		}
+		if !IsSupportedFieldRef(r.FieldPath) {
+			c.add(ef+".valueFrom.fieldRef.fieldPath", "%q is not supported; use one of %s, metadata.labels['<key>'] or metadata.annotations['<key>']",
+				r.FieldPath, strings.Join(supportedFieldRefs, ", "))
+		}
+	}
+	if n != 1 {
+		c.add(ef+".valueFrom", "set exactly one of configMapKeyRef, secretKeyRef or fieldRef")
+	}
+}
+
+func (c *checker) keyRef(f, name, key string) {
+	if name == "" {
+		c.add(f+".name", "name is required")
+	}
+	if key == "" {
+		c.add(f+".key", "key is required")
+	} else {
+		c.addAll(f+".key", validation.IsConfigMapKey(key))
+	}
+}
+
+func (c *checker) resources(f string, r *corev1.ResourceRequirements) {
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, hasReq := r.Requests[name]
+		lim, hasLim := r.Limits[name]
+		if hasReq && req.Sign() < 0 {
+			c.add(f+".requests."+string(name), "must not be negative")
+		}
+		if hasLim && lim.Sign() < 0 {
+			c.add(f+".limits."+string(name), "must not be negative")
+		}
+		if hasReq && hasLim && req.Cmp(lim) > 0 {
+			c.add(f+".requests."+string(name), "request %s is more than the limit %s", req.String(), lim.String())
+		}
+	}
+}
