@@ -69,6 +69,13 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 			return err
 		}
 		p := PlanRevision(rev.Objects, stored)
+		if len(p.Puts) == 0 && len(p.Deletes) == 0 {
+			// The revision in force again (tugd restarted, or the same tree
+			// re-fetched): nothing to write and nothing new to record.
+			if last, ok, err := r.store.LastApplied(); err == nil && ok && last.SHA == rev.SHA {
+				return nil
+			}
+		}
 		rec.Outcome = manifest.OutcomeApplied
 		rec.Objects = len(rev.Objects)
 		rec.Added, rec.Changed, rec.Removed = p.Added, p.Changed, p.Removed

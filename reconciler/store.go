@@ -13,4 +13,6 @@ type Store interface {
 	// Puts carrying a resource version fail unless it is still current.
 	Apply(puts, deletes []manifest.Object, rec *manifest.SyncRecord) (uint64, error)
 	Notify(ctx context.Context, kinds ...string) <-chan struct{}
+	// LastApplied returns the newest Applied sync record, if any.
+	LastApplied() (manifest.SyncRecord, bool, error)
 }
