@@ -97,7 +97,7 @@ func run(ctx context.Context, o options) error {
 	// containerd: our own child process unless told to use an existing one.
 	address, runcRoot := o.containerdAddress, ""
 	if address == "" {
-		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log.With("component", "containerd")})
+		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log})
 		address, runcRoot = proc.Address(), proc.RuncRoot()
 		g.Go(func() error { return proc.Run(ctx) })
 		readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -121,7 +121,7 @@ func run(ctx context.Context, o options) error {
 
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir,
-		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log.With("component", "nodeagent"), Clock: time.Now,
+		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log, Clock: time.Now,
 	})
 	if err != nil {
 		return err
