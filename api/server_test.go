@@ -389,7 +389,7 @@ func TestStatus(t *testing.T) {
 		Applied:  &manifest.SyncRecord{Seq: 3, SHA: "ccc", Outcome: manifest.OutcomeApplied},
 		Rejected: &manifest.SyncRecord{Seq: 5, SHA: "eee", Outcome: manifest.OutcomeRejected, Errors: []string{"b.yaml:3: worst"}},
 		Sync:     &SyncStatus{LastFetch: now.Add(-time.Minute), LastFetchError: "fetch: connection refused"},
-		Objects: map[string]int{"ConfigMap": 1, "Deployment": 1, "Namespace": 2, "Node": 1, "Pod": 3,
+		Objects: map[string]int{"ConfigMap": 1, "Deployment": 1, "Endpoints": 0, "Namespace": 2, "Node": 1, "Pod": 3,
 			"ReplicaSet": 0, "Secret": 1, "Service": 0},
 		Pods:            map[string]int{"Running": 2, "Pending": 1},
 		ResourceVersion: 9,
@@ -640,7 +640,7 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("pods resource = %+v", r)
 		}
 	}
-	want := []string{"configmaps:cm", "namespaces:ns", "nodes:no", "pods:po", "pods/log:", "secrets:", "services:svc"}
+	want := []string{"configmaps:cm", "endpoints:ep", "namespaces:ns", "nodes:no", "pods:po", "pods/log:", "secrets:", "services:svc"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("/api/v1 resources (-want +got):\n%s", diff)
 	}

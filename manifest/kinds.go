@@ -29,6 +29,7 @@ const (
 	KindReplicaSet = "ReplicaSet"
 	KindPod        = "Pod"
 	KindNode       = "Node"
+	KindEndpoints  = "Endpoints"
 )
 
 type kindInfo struct {
@@ -48,6 +49,9 @@ var kinds = map[string]kindInfo{
 	KindReplicaSet: {appsv1.SchemeGroupVersion.WithKind(KindReplicaSet), reflect.TypeFor[appsv1.ReplicaSet](), true, false, "replicasets"},
 	KindPod:        {corev1.SchemeGroupVersion.WithKind(KindPod), reflect.TypeFor[corev1.Pod](), true, false, "pods"},
 	KindNode:       {corev1.SchemeGroupVersion.WithKind(KindNode), reflect.TypeFor[corev1.Node](), false, false, "nodes"},
+	// Endpoints are computed by the reconciler from ready pods (committing
+	// them for selector-less Services comes with the workload work).
+	KindEndpoints: {corev1.SchemeGroupVersion.WithKind(KindEndpoints), reflect.TypeFor[corev1.Endpoints](), true, false, "endpoints"},
 }
 
 var kindByType = func() map[reflect.Type]string {
@@ -118,7 +122,7 @@ func KindForResource(resource string) (string, bool) {
 
 var shortNames = map[string]string{
 	KindNamespace: "ns", KindConfigMap: "cm", KindService: "svc", KindDeployment: "deploy",
-	KindReplicaSet: "rs", KindPod: "po", KindNode: "no",
+	KindReplicaSet: "rs", KindPod: "po", KindNode: "no", KindEndpoints: "ep",
 }
 
 func equalFold(a, b string) bool {
