@@ -1,7 +1,9 @@
 package reconciler
 
 import (
+	"fmt"
 	"maps"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -10,83 +12,548 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
 
-const defaultRevisionHistoryLimit = 10
+// Kubernetes' defaults for the Deployment fields a manifest leaves out.
+const (
+	defaultRevisionHistoryLimit    = 10
+	defaultProgressDeadlineSeconds = 600
+)
 
-// planDeployment makes sure the ReplicaSet for the current template exists
-// with the desired replicas and scales the older ones down.
+// Annotations and reasons Kubernetes uses on Deployments and ReplicaSets.
+const (
+	annotationRSRevision        = "deployment.kubernetes.io/revision"
+	annotationDesiredReplicas   = "deployment.kubernetes.io/desired-replicas"
+	annotationMaxReplicas       = "deployment.kubernetes.io/max-replicas"
+	reasonNewRSCreated          = "NewReplicaSetCreated"
+	reasonFoundNewRS            = "FoundNewReplicaSet"
+	reasonRSUpdated             = "ReplicaSetUpdated"
+	reasonNewRSAvailable        = "NewReplicaSetAvailable"
+	reasonTimedOut              = "ProgressDeadlineExceeded"
+	reasonPaused                = "DeploymentPaused"
+	reasonResumed               = "DeploymentResumed"
+	reasonMinimumReplicasAvail  = "MinimumReplicasAvailable"
+	reasonMinimumReplicasUnavai = "MinimumReplicasUnavailable"
+)
+
+// deploymentRollout is one pass of the Deployment controller over one
+// Deployment: its ReplicaSets split into the one for the current template
+// (newRS, nil until created) and the others, with the available pods of each
+// computed from the pods themselves.
+type deploymentRollout struct {
+	d        *appsv1.Deployment
+	ix       *index
+	w        *Writes
+	now      time.Time
+	replicas int32
+	newRS    *appsv1.ReplicaSet
+	old      []*appsv1.ReplicaSet // oldest first
+	created  bool                 // newRS created in this pass
+	found    bool                 // newRS existed but was not the active one (a revert)
+}
+
+// planDeployment runs the Deployment controller as Kubernetes does:
 //
-// The rollout keeps every old pod until the new ReplicaSet is fully
-// available (a surge of 100%, no unavailability): the RollingUpdate knobs
-// arrive with the workload-controllers work. Recreate scales the old
-// ReplicaSets to zero first and starts the new one when their pods are gone.
+//   - RollingUpdate scales the new ReplicaSet up while the total of all
+//     ReplicaSets' replicas stays within replicas+maxSurge, and the old ones
+//     down while the available pods stay at least replicas−maxUnavailable
+//     (surge rounds up, unavailability down; unhealthy old pods go first);
+//   - Recreate scales the old ReplicaSets to zero and creates or scales up
+//     the new one once none of their pods runs;
+//   - a pod counts as available once Ready for minReadySeconds;
+//   - a rollout that makes no progress for progressDeadlineSeconds gets
+//     Progressing=False with reason ProgressDeadlineExceeded and stops where
+//     it is: old pods keep serving until a new template is committed;
+//   - a change of replicas (and any pass while paused) scales the
+//     ReplicaSets in proportion instead of advancing the rollout (scale);
+//     paused Deployments create no ReplicaSet;
+//   - scaled-down old ReplicaSets beyond revisionHistoryLimit are deleted,
+//     oldest first.
+//
+// The ReplicaSet of a template is named <deployment>-<template-hash>, so a
+// commit that reverts a template finds its old ReplicaSet and scales it back
+// up instead of creating another.
 func planDeployment(w *Writes, d *appsv1.Deployment, ix *index, now time.Time, ids IDs) {
-	desired := ptr.Deref(d.Spec.Replicas, 1)
-	tmpl := d.Spec.Template.DeepCopy()
-	if h := ConfigHash(&tmpl.Spec, ix.configMaps[d.Namespace], ix.secrets[d.Namespace]); h != "" {
-		if tmpl.Annotations == nil {
-			tmpl.Annotations = map[string]string{}
-		}
-		tmpl.Annotations[AnnotationConfigHash] = h
-	}
+	r := &deploymentRollout{d: d, ix: ix, w: w, now: now, replicas: ptr.Deref(d.Spec.Replicas, 1)}
+	tmpl := effectiveTemplate(d, configs{ix.configMaps, ix.secrets})
 	hash := TemplateHash(tmpl)
 	name := d.Name + "-" + hash
-
-	var current *appsv1.ReplicaSet
-	var old []*appsv1.ReplicaSet
 	for _, rs := range ix.rsByOwner[d.UID] {
 		if rs.Name == name {
-			current = rs
+			r.newRS = rs
 		} else {
-			old = append(old, rs)
+			r.old = append(r.old, rs)
 		}
 	}
-
-	oldPods := int32(0)
-	for _, rs := range old {
-		oldPods += int32(len(livePods(ix.podByOwner[rs.UID])))
-	}
-	recreate := d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType
-
-	target := desired
-	if d.Spec.Paused {
-		if current == nil {
-			return
+	sort.SliceStable(r.old, func(i, j int) bool {
+		a, b := r.old[i], r.old[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
 		}
-		target = ptr.Deref(current.Spec.Replicas, 0)
-	} else if recreate && oldPods > 0 {
-		target = 0
+		return a.Name < b.Name
+	})
+	if r.newRS != nil && rsRevision(r.newRS) < r.maxOldRevision() {
+		r.found = true // an older template back in force
 	}
 
-	if current == nil {
-		current = newReplicaSet(d, tmpl, name, hash, target, ids)
-		ix.created = append(ix.created, current)
-		w.put(current)
-	} else if ptr.Deref(current.Spec.Replicas, 0) != target {
-		rs := current.DeepCopy()
-		rs.Spec.Replicas = ptr.To(target)
-		ix.updated[rs.UID] = rs
-		w.put(rs)
-		current = rs
+	timedOut := r.timedOut()
+	switch {
+	case d.Spec.Paused || r.isScalingEvent():
+		r.scale()
+	case timedOut:
+		// Stalled: leave every ReplicaSet where it is.
+	case d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType:
+		r.ensureNewRS(tmpl, name, hash, ids, 0)
+		r.rolloutRecreate()
+	default:
+		r.ensureNewRS(tmpl, name, hash, ids, -1)
+		if !r.reconcileNewRS() {
+			r.reconcileOldRSs()
+		}
 	}
+	if r.newRS != nil && !d.Spec.Paused {
+		r.syncNewRSMeta()
+	}
+	r.pruneHistory()
+	r.updateStatus()
+}
 
-	// Old ReplicaSets go to zero once the new one is fully available, or at
-	// once with Recreate.
-	newReady := current.Status.AvailableReplicas >= desired && current.Status.ObservedGeneration >= current.Generation
-	if !d.Spec.Paused && (recreate || newReady || desired == 0) {
-		for _, rs := range old {
-			if ptr.Deref(rs.Spec.Replicas, 0) != 0 {
-				u := rs.DeepCopy()
-				u.Spec.Replicas = ptr.To[int32](0)
-				ix.updated[u.UID] = u
-				w.put(u)
+// ensureNewRS creates the ReplicaSet of the current template when missing,
+// with replicas (or, when replicas < 0, as many as the surge allows), or
+// stamps a found old one with the next revision.
+func (r *deploymentRollout) ensureNewRS(tmpl *corev1.PodTemplateSpec, name, hash string, ids IDs, replicas int32) {
+	next := strconv.FormatInt(r.maxOldRevision()+1, 10)
+	if r.newRS != nil {
+		if r.found {
+			rs := r.newRS.DeepCopy()
+			rs.Annotations[annotationRSRevision] = next
+			r.setRS(rs)
+		}
+		return
+	}
+	if replicas < 0 {
+		replicas = r.newReplicasCount(0)
+	}
+	rs := newReplicaSet(r.d, tmpl, name, hash, replicas, ids)
+	rs.Annotations[annotationRSRevision] = next
+	rs.CreationTimestamp = metav1.NewTime(r.now)
+	r.ix.created = append(r.ix.created, rs)
+	r.w.put(rs)
+	r.newRS = rs
+	r.created = true
+}
+
+// syncNewRSMeta keeps the new ReplicaSet's minReadySeconds in step with
+// the Deployment.
+func (r *deploymentRollout) syncNewRSMeta() {
+	if r.newRS.Spec.MinReadySeconds == r.d.Spec.MinReadySeconds {
+		return
+	}
+	u := r.newRS.DeepCopy()
+	u.Spec.MinReadySeconds = r.d.Spec.MinReadySeconds
+	r.setRS(u)
+}
+
+// setRS records an updated ReplicaSet, replacing an earlier write of it in
+// this pass.
+func (r *deploymentRollout) setRS(rs *appsv1.ReplicaSet) {
+	if r.created && rs.UID == r.newRS.UID {
+		for i, c := range r.ix.created {
+			if c.UID == rs.UID {
+				r.ix.created[i] = rs
+			}
+		}
+		r.w.replace(rs)
+	} else {
+		r.ix.updated[rs.UID] = rs
+		r.w.replace(rs)
+	}
+	if r.newRS != nil && rs.UID == r.newRS.UID {
+		r.newRS = rs
+	}
+	for i, o := range r.old {
+		if o.UID == rs.UID {
+			r.old[i] = rs
+		}
+	}
+}
+
+// scaleRS sets a ReplicaSet's replicas and, as Kubernetes does whenever it
+// scales one, the Deployment's desired and maximum replicas in its
+// annotations (which tell a later pass whether the Deployment was scaled).
+func (r *deploymentRollout) scaleRS(rs *appsv1.ReplicaSet, n int32) {
+	desired := strconv.Itoa(int(r.replicas))
+	maxReplicas := strconv.Itoa(int(r.replicas + r.maxSurge()))
+	if ptr.Deref(rs.Spec.Replicas, 0) == n && rs.Annotations[annotationDesiredReplicas] == desired && rs.Annotations[annotationMaxReplicas] == maxReplicas {
+		return
+	}
+	u := rs.DeepCopy()
+	u.Spec.Replicas = ptr.To(n)
+	if u.Annotations == nil {
+		u.Annotations = map[string]string{}
+	}
+	u.Annotations[annotationDesiredReplicas] = desired
+	u.Annotations[annotationMaxReplicas] = maxReplicas
+	r.setRS(u)
+}
+
+// isScalingEvent reports whether the Deployment's replicas changed since
+// its active ReplicaSets were last scaled.
+func (r *deploymentRollout) isScalingEvent() bool {
+	for _, rs := range r.all() {
+		if ptr.Deref(rs.Spec.Replicas, 0) == 0 {
+			continue
+		}
+		if v, ok := rs.Annotations[annotationDesiredReplicas]; ok && v != strconv.Itoa(int(r.replicas)) {
+			return true
+		}
+	}
+	return false
+}
+
+// scale follows a change of replicas without advancing a rollout, as
+// Kubernetes' DeploymentController.scale: a single active (or else the
+// newest) ReplicaSet takes all replicas; a saturated new ReplicaSet means
+// the old ones go to zero; otherwise, in a rolling update, every active
+// ReplicaSet is scaled in proportion to its share (leftovers to the
+// largest), within replicas+maxSurge.
+func (r *deploymentRollout) scale() {
+	var active []*appsv1.ReplicaSet
+	for _, rs := range r.all() {
+		if ptr.Deref(rs.Spec.Replicas, 0) > 0 {
+			active = append(active, rs)
+		}
+	}
+	switch {
+	case len(active) == 1:
+		r.scaleRS(active[0], r.replicas)
+		return
+	case len(active) == 0:
+		if r.newRS != nil {
+			r.scaleRS(r.newRS, r.replicas)
+		} else if len(r.old) > 0 {
+			r.scaleRS(r.old[len(r.old)-1], r.replicas)
+		}
+		return
+	}
+	if r.newRS != nil && r.newRS.Annotations[annotationDesiredReplicas] == strconv.Itoa(int(r.replicas)) &&
+		ptr.Deref(r.newRS.Spec.Replicas, 0) == r.replicas && r.available(r.newRS) == r.replicas {
+		for _, rs := range r.old {
+			r.scaleRS(rs, 0)
+		}
+		return
+	}
+	if r.d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return
+	}
+	allowed := int32(0)
+	if r.replicas > 0 {
+		allowed = r.replicas + r.maxSurge()
+	}
+	total := int32(0)
+	for _, rs := range active {
+		total += ptr.Deref(rs.Spec.Replicas, 0)
+	}
+	toAdd := allowed - total
+	// Scaling up favours the largest, then newest; down the largest, then
+	// oldest (ReplicaSetsBySizeNewer / BySizeOlder).
+	newer := func(a, b *appsv1.ReplicaSet) bool {
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return b.CreationTimestamp.Before(&a.CreationTimestamp)
+		}
+		return a.Name > b.Name
+	}
+	sort.SliceStable(active, func(i, j int) bool {
+		a, b := active[i], active[j]
+		if sa, sb := ptr.Deref(a.Spec.Replicas, 0), ptr.Deref(b.Spec.Replicas, 0); sa != sb {
+			return sa > sb
+		}
+		if toAdd > 0 {
+			return newer(a, b)
+		}
+		return newer(b, a)
+	})
+	sizes := make([]int32, len(active))
+	added := int32(0)
+	for i, rs := range active {
+		sizes[i] = ptr.Deref(rs.Spec.Replicas, 0)
+		if toAdd != 0 {
+			p := r.proportion(rs, toAdd, added)
+			sizes[i] += p
+			added += p
+		}
+	}
+	if toAdd != 0 {
+		sizes[0] = max(0, sizes[0]+toAdd-added)
+	}
+	for i, rs := range active {
+		r.scaleRS(rs, sizes[i])
+	}
+}
+
+// proportion is Kubernetes' GetProportion: the share of toAdd a ReplicaSet
+// takes, from its size and the Deployment's maximum size when it was last
+// scaled (annotation max-replicas).
+func (r *deploymentRollout) proportion(rs *appsv1.ReplicaSet, toAdd, added int32) int32 {
+	size := ptr.Deref(rs.Spec.Replicas, 0)
+	if size == 0 || toAdd == 0 || toAdd == added {
+		return 0
+	}
+	var fraction int32
+	if r.replicas == 0 {
+		fraction = -size
+	} else {
+		maxNow := r.replicas + r.maxSurge()
+		before, err := strconv.Atoi(rs.Annotations[annotationMaxReplicas])
+		if err != nil || before == 0 {
+			before = int(r.d.Status.Replicas)
+		}
+		if before == 0 {
+			return 0
+		}
+		fraction = int32(math.Round(float64(size*maxNow)/float64(before))) - size
+	}
+	allowed := toAdd - added
+	if toAdd > 0 {
+		return min(fraction, allowed)
+	}
+	return max(fraction, allowed)
+}
+
+// maxSurge and maxUnavailable resolve the RollingUpdate knobs against the
+// replicas as Kubernetes' ResolveFenceposts does: surge rounds up,
+// unavailability down, and both zero means one unavailable.
+func (r *deploymentRollout) maxSurge() int32 {
+	s, _ := resolveFenceposts(r.d)
+	return s
+}
+
+func (r *deploymentRollout) maxUnavailable() int32 {
+	_, u := resolveFenceposts(r.d)
+	return u
+}
+
+func resolveFenceposts(d *appsv1.Deployment) (surge, unavailable int32) {
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return 0, 0
+	}
+	replicas := ptr.Deref(d.Spec.Replicas, 1)
+	def := intstr.FromString("25%")
+	s, u := &def, &def
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		if ru.MaxSurge != nil {
+			s = ru.MaxSurge
+		}
+		if ru.MaxUnavailable != nil {
+			u = ru.MaxUnavailable
+		}
+	}
+	surge = scaledValue(s, replicas, true)
+	unavailable = scaledValue(u, replicas, false)
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	unavailable = min(unavailable, replicas)
+	return surge, unavailable
+}
+
+func scaledValue(v *intstr.IntOrString, total int32, roundUp bool) int32 {
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(total), roundUp)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return int32(n)
+}
+
+// newReplicasCount is how far the new ReplicaSet may grow from cur: up to
+// replicas, keeping the total of all ReplicaSets within replicas+maxSurge.
+func (r *deploymentRollout) newReplicasCount(cur int32) int32 {
+	maxTotal := r.replicas + r.maxSurge()
+	total := r.specTotal()
+	if total >= maxTotal {
+		return cur
+	}
+	return cur + max(0, min(maxTotal-total, r.replicas-cur))
+}
+
+// reconcileNewRS scales the new ReplicaSet toward replicas; it reports
+// whether it changed anything (then old ones wait for the next pass, as in
+// Kubernetes).
+func (r *deploymentRollout) reconcileNewRS() bool {
+	cur := ptr.Deref(r.newRS.Spec.Replicas, 0)
+	switch {
+	case cur == r.replicas:
+		return false
+	case cur > r.replicas:
+		r.scaleRS(r.newRS, r.replicas)
+		return true
+	}
+	n := r.newReplicasCount(cur)
+	if n == cur {
+		return false
+	}
+	r.scaleRS(r.newRS, n)
+	return true
+}
+
+// reconcileOldRSs scales old ReplicaSets down as far as availability allows:
+// first their unhealthy pods, then available ones down to
+// replicas−maxUnavailable.
+func (r *deploymentRollout) reconcileOldRSs() {
+	oldTotal := int32(0)
+	for _, rs := range r.old {
+		oldTotal += ptr.Deref(rs.Spec.Replicas, 0)
+	}
+	if oldTotal == 0 {
+		return
+	}
+	minAvailable := r.replicas - r.maxUnavailable()
+	newUnavailable := max(0, ptr.Deref(r.newRS.Spec.Replicas, 0)-r.available(r.newRS))
+	maxScaledDown := r.specTotal() - minAvailable - newUnavailable
+	if maxScaledDown <= 0 {
+		return
+	}
+	// Unhealthy old replicas first: they serve nothing.
+	done := int32(0)
+	for _, rs := range r.old {
+		if done >= maxScaledDown {
+			break
+		}
+		spec, avail := ptr.Deref(rs.Spec.Replicas, 0), r.available(rs)
+		if spec == 0 || spec <= avail {
+			continue
+		}
+		n := min(maxScaledDown-done, spec-avail)
+		r.scaleRS(rs, spec-n)
+		done += n
+	}
+	// Then available ones, as far as minAvailable allows.
+	availableTotal := r.available(r.newRS)
+	for _, rs := range r.old {
+		availableTotal += min(r.available(rs), ptr.Deref(rs.Spec.Replicas, 0))
+	}
+	if availableTotal <= minAvailable {
+		return
+	}
+	budget := availableTotal - minAvailable
+	for _, rs := range r.old {
+		if budget <= 0 {
+			break
+		}
+		spec := ptr.Deref(rs.Spec.Replicas, 0)
+		if spec == 0 {
+			continue
+		}
+		n := min(spec, budget)
+		r.scaleRS(rs, spec-n)
+		budget -= n
+	}
+}
+
+// rolloutRecreate scales every old ReplicaSet to zero, waits until none of
+// their pods runs, then scales the new one up.
+func (r *deploymentRollout) rolloutRecreate() {
+	for _, rs := range r.old {
+		r.scaleRS(rs, 0)
+	}
+	for _, rs := range r.old {
+		for _, p := range r.ix.podByOwner[rs.UID] {
+			if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+				return // still running (or stopping)
 			}
 		}
 	}
-	pruneHistory(w, d, old, ix)
-	updateDeploymentStatus(w, d, current, old, ix, now)
+	r.scaleRS(r.newRS, r.replicas)
+}
+
+func (r *deploymentRollout) all() []*appsv1.ReplicaSet {
+	out := make([]*appsv1.ReplicaSet, 0, len(r.old)+1)
+	if r.newRS != nil {
+		out = append(out, r.newRS)
+	}
+	return append(out, r.old...)
+}
+
+func (r *deploymentRollout) specTotal() int32 {
+	n := int32(0)
+	for _, rs := range r.all() {
+		n += ptr.Deref(rs.Spec.Replicas, 0)
+	}
+	return n
+}
+
+// available counts a ReplicaSet's live pods that have been Ready for the
+// Deployment's minReadySeconds, asking for a pass when the next one gets
+// there.
+func (r *deploymentRollout) available(rs *appsv1.ReplicaSet) int32 {
+	if rs == nil {
+		return 0
+	}
+	n, wait := countAvailable(livePods(r.ix.podByOwner[rs.UID]), r.d.Spec.MinReadySeconds, r.now)
+	r.w.requeue(wait)
+	return int32(n)
+}
+
+// countAvailable counts the pods Ready for at least minReadySeconds, and
+// returns how long until the next of the others gets there (0 if none).
+func countAvailable(pods []*corev1.Pod, minReadySeconds int32, now time.Time) (int, time.Duration) {
+	n := 0
+	var wait time.Duration
+	minReady := time.Duration(minReadySeconds) * time.Second
+	for _, p := range pods {
+		since, ok := readySince(p)
+		if !ok {
+			continue
+		}
+		left := since.Add(minReady).Sub(now)
+		if minReadySeconds == 0 || left <= 0 {
+			n++
+			continue
+		}
+		if wait == 0 || left < wait {
+			wait = left
+		}
+	}
+	return n, wait
+}
+
+// readySince returns when a ready pod became ready.
+func readySince(p *corev1.Pod) (time.Time, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
+		}
+	}
+	return time.Time{}, false
+}
+
+func rsRevision(rs *appsv1.ReplicaSet) int64 {
+	n, _ := strconv.ParseInt(rs.Annotations[annotationRSRevision], 10, 64)
+	return n
+}
+
+func (r *deploymentRollout) maxOldRevision() int64 {
+	m := int64(0)
+	for _, rs := range r.old {
+		m = max(m, rsRevision(rs))
+	}
+	return m
+}
+
+// timedOut reports whether the rollout of the current template has already
+// been declared stalled.
+func (r *deploymentRollout) timedOut() bool {
+	if r.newRS == nil || r.found {
+		return false
+	}
+	c := deploymentCondition(r.d.Status.Conditions, appsv1.DeploymentProgressing)
+	return c != nil && c.Reason == reasonTimedOut && c.Message == timedOutMessage(r.newRS)
+}
+
+func timedOutMessage(rs *appsv1.ReplicaSet) string {
+	return fmt.Sprintf("ReplicaSet %q has timed out progressing.", rs.Name)
 }
 
 func newReplicaSet(d *appsv1.Deployment, tmpl *corev1.PodTemplateSpec, name, hash string, replicas int32, ids IDs) *appsv1.ReplicaSet {
@@ -105,7 +572,12 @@ func newReplicaSet(d *appsv1.Deployment, tmpl *corev1.PodTemplateSpec, name, has
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
-	annotations := map[string]string{"deployment.kubernetes.io/desired-replicas": strconv.Itoa(int(ptr.Deref(d.Spec.Replicas, 1)))}
+	surge, _ := resolveFenceposts(d)
+	desired := ptr.Deref(d.Spec.Replicas, 1)
+	annotations := map[string]string{
+		annotationDesiredReplicas: strconv.Itoa(int(desired)),
+		annotationMaxReplicas:     strconv.Itoa(int(desired + surge)),
+	}
 	if rev := d.Annotations[AnnotationRevision]; rev != "" {
 		annotations[AnnotationRevision] = rev
 	}
@@ -133,87 +605,158 @@ func newReplicaSet(d *appsv1.Deployment, tmpl *corev1.PodTemplateSpec, name, has
 
 // pruneHistory deletes scaled-down old ReplicaSets beyond
 // revisionHistoryLimit, oldest first.
-func pruneHistory(w *Writes, d *appsv1.Deployment, old []*appsv1.ReplicaSet, ix *index) {
-	limit := int(ptr.Deref(d.Spec.RevisionHistoryLimit, defaultRevisionHistoryLimit))
+func (r *deploymentRollout) pruneHistory() {
+	limit := int(ptr.Deref(r.d.Spec.RevisionHistoryLimit, defaultRevisionHistoryLimit))
 	var idle []*appsv1.ReplicaSet
-	for _, rs := range old {
-		if cur, ok := ix.updated[rs.UID].(*appsv1.ReplicaSet); ok {
-			rs = cur
-		}
-		if ptr.Deref(rs.Spec.Replicas, 0) == 0 && len(ix.podByOwner[rs.UID]) == 0 {
+	for _, rs := range r.old {
+		if ptr.Deref(rs.Spec.Replicas, 0) == 0 && len(r.ix.podByOwner[rs.UID]) == 0 {
 			idle = append(idle, rs)
 		}
 	}
 	if len(idle) <= limit {
 		return
 	}
-	sort.Slice(idle, func(i, j int) bool {
-		return idle[i].CreationTimestamp.Before(&idle[j].CreationTimestamp)
-	})
 	for _, rs := range idle[:len(idle)-limit] {
-		w.Deletes = append(w.Deletes, rs)
+		r.w.Deletes = append(r.w.Deletes, rs)
 	}
 }
 
-func updateDeploymentStatus(w *Writes, d *appsv1.Deployment, current *appsv1.ReplicaSet, old []*appsv1.ReplicaSet, ix *index, now time.Time) {
+// updateStatus computes the Deployment's status and conditions as
+// Kubernetes' syncRolloutStatus does, and writes it when it changed.
+func (r *deploymentRollout) updateStatus() {
+	d := r.d
 	st := appsv1.DeploymentStatus{ObservedGeneration: d.Generation}
-	for _, rs := range append([]*appsv1.ReplicaSet{current}, old...) {
-		pods := livePods(ix.podByOwner[rs.UID])
+	total := int32(0)
+	for _, rs := range r.all() {
+		pods := livePods(r.ix.podByOwner[rs.UID])
 		st.Replicas += int32(len(pods))
-		ready := int32(countReady(pods))
-		st.ReadyReplicas += ready
-		st.AvailableReplicas += ready
-		if rs == current {
+		st.ReadyReplicas += int32(countReady(pods))
+		st.AvailableReplicas += r.available(rs)
+		total += ptr.Deref(rs.Spec.Replicas, 0)
+		if rs == r.newRS {
 			st.UpdatedReplicas = int32(len(pods))
 		}
 	}
-	desired := ptr.Deref(d.Spec.Replicas, 1)
-	st.UnavailableReplicas = max(0, desired-st.AvailableReplicas)
-	st.Conditions = d.Status.Conditions
-	avail := corev1.ConditionFalse
-	reason, msg := "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
-	if st.AvailableReplicas >= desired {
-		avail, reason, msg = corev1.ConditionTrue, "MinimumReplicasAvailable", "Deployment has minimum availability."
+	st.UnavailableReplicas = max(0, total-st.AvailableReplicas)
+	st.Conditions = slicesClone(d.Status.Conditions)
+
+	if st.AvailableReplicas >= r.replicas-r.maxUnavailable() {
+		st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentAvailable, corev1.ConditionTrue, reasonMinimumReplicasAvail, "Deployment has minimum availability.", r.now)
+	} else {
+		st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentAvailable, corev1.ConditionFalse, reasonMinimumReplicasUnavai, "Deployment does not have minimum availability.", r.now)
 	}
-	st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentAvailable, avail, reason, msg, now)
-	prog, preason, pmsg := corev1.ConditionTrue, "ReplicaSetUpdated", "ReplicaSet \""+current.Name+"\" is progressing."
-	if st.UpdatedReplicas == desired && st.Replicas == desired && st.AvailableReplicas >= desired {
-		preason, pmsg = "NewReplicaSetAvailable", "ReplicaSet \""+current.Name+"\" has successfully progressed."
-	}
-	st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentProgressing, prog, preason, pmsg, now)
+	r.progressing(&st)
+
 	if equality.Semantic.DeepEqual(st, d.Status) {
 		return
 	}
 	u := d.DeepCopy()
 	u.Status = st
-	w.put(u)
+	r.w.put(u)
 }
 
-func setDeploymentCondition(conds []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType, status corev1.ConditionStatus, reason, msg string, now time.Time) []appsv1.DeploymentCondition {
+// progressing sets the Progressing condition: paused, a new or found
+// ReplicaSet, progress made (which renews lastUpdateTime), complete, or
+// timed out after progressDeadlineSeconds without progress.
+func (r *deploymentRollout) progressing(st *appsv1.DeploymentStatus) {
+	d := r.d
+	set := func(status corev1.ConditionStatus, reason, msg string) {
+		st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentProgressing, status, reason, msg, r.now)
+	}
+	cur := deploymentCondition(st.Conditions, appsv1.DeploymentProgressing)
+	if d.Spec.Paused {
+		set(corev1.ConditionUnknown, reasonPaused, "Deployment is paused")
+		return
+	}
+	if cur != nil && cur.Reason == reasonPaused {
+		set(corev1.ConditionUnknown, reasonResumed, "Deployment is resumed")
+		cur = deploymentCondition(st.Conditions, appsv1.DeploymentProgressing)
+	}
+	if r.newRS == nil {
+		return
+	}
+	switch {
+	case r.created:
+		set(corev1.ConditionTrue, reasonNewRSCreated, fmt.Sprintf("Created new replica set %q", r.newRS.Name))
+		return
+	case r.found:
+		set(corev1.ConditionTrue, reasonFoundNewRS, fmt.Sprintf("Found new replica set %q", r.newRS.Name))
+		return
+	}
+	complete := st.UpdatedReplicas == r.replicas && st.Replicas == r.replicas && st.AvailableReplicas == r.replicas && st.ObservedGeneration >= d.Generation
+	if cur != nil && cur.Reason == reasonNewRSAvailable && cur.Message == completeMessage(r.newRS) && st.Replicas == st.UpdatedReplicas {
+		return
+	}
+	deadline := time.Duration(ptr.Deref(d.Spec.ProgressDeadlineSeconds, defaultProgressDeadlineSeconds)) * time.Second
+	old := d.Status
+	progressed := st.UpdatedReplicas > old.UpdatedReplicas ||
+		st.Replicas-st.UpdatedReplicas < old.Replicas-old.UpdatedReplicas ||
+		st.ReadyReplicas > old.ReadyReplicas || st.AvailableReplicas > old.AvailableReplicas
+	switch {
+	case complete:
+		set(corev1.ConditionTrue, reasonNewRSAvailable, completeMessage(r.newRS))
+	case cur != nil && cur.Reason == reasonTimedOut:
+		// stays stalled
+	case progressed || cur == nil:
+		msg := fmt.Sprintf("ReplicaSet %q is progressing.", r.newRS.Name)
+		c := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: reasonRSUpdated, Message: msg,
+			LastUpdateTime: metav1.NewTime(r.now), LastTransitionTime: metav1.NewTime(r.now)}
+		if cur != nil && cur.Status == corev1.ConditionTrue {
+			c.LastTransitionTime = cur.LastTransitionTime
+		}
+		st.Conditions = replaceCondition(st.Conditions, c)
+		r.w.requeue(deadline)
+	case ptr.Deref(d.Spec.ProgressDeadlineSeconds, defaultProgressDeadlineSeconds) == math.MaxInt32:
+		// no deadline
+	case !cur.LastUpdateTime.Add(deadline).After(r.now):
+		set(corev1.ConditionFalse, reasonTimedOut, timedOutMessage(r.newRS))
+	default:
+		r.w.requeue(cur.LastUpdateTime.Add(deadline).Sub(r.now))
+	}
+}
+
+func completeMessage(rs *appsv1.ReplicaSet) string {
+	return fmt.Sprintf("ReplicaSet %q has successfully progressed.", rs.Name)
+}
+
+func deploymentCondition(conds []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func replaceCondition(conds []appsv1.DeploymentCondition, c appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
 	out := make([]appsv1.DeploymentCondition, 0, len(conds)+1)
-	found := false
-	for _, c := range conds {
-		if c.Type != t {
-			out = append(out, c)
-			continue
+	for _, o := range conds {
+		if o.Type != c.Type {
+			out = append(out, o)
 		}
-		found = true
-		if c.Status == status && c.Reason == reason && c.Message == msg {
-			out = append(out, c)
-			continue
-		}
-		c.LastUpdateTime = metav1.NewTime(now)
-		if c.Status != status {
-			c.LastTransitionTime = metav1.NewTime(now)
-		}
-		c.Status, c.Reason, c.Message = status, reason, msg
-		out = append(out, c)
 	}
-	if !found {
-		out = append(out, appsv1.DeploymentCondition{
-			Type: t, Status: status, Reason: reason, Message: msg,
-			LastUpdateTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now),
-		})
+	return append(out, c)
+}
+
+func slicesClone(c []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
+	if c == nil {
+		return nil
 	}
-	return out
+	return append([]appsv1.DeploymentCondition{}, c...)
+}
+
+// setDeploymentCondition sets a condition as Kubernetes'
+// SetDeploymentCondition does: nothing changes when status and reason are the
+// same; lastTransitionTime moves only when the status does.
+func setDeploymentCondition(conds []appsv1.DeploymentCondition, t appsv1.DeploymentConditionType, status corev1.ConditionStatus, reason, msg string, now time.Time) []appsv1.DeploymentCondition {
+	cur := deploymentCondition(conds, t)
+	if cur != nil && cur.Status == status && cur.Reason == reason && cur.Message == msg {
+		return conds
+	}
+	c := appsv1.DeploymentCondition{Type: t, Status: status, Reason: reason, Message: msg,
+		LastUpdateTime: metav1.NewTime(now), LastTransitionTime: metav1.NewTime(now)}
+	if cur != nil && cur.Status == status {
+		c.LastTransitionTime = cur.LastTransitionTime
+	}
+	return replaceCondition(conds, c)
 }

@@ -8,14 +8,34 @@
 //     diffs the revision's objects against the Git-managed objects in the
 //     store; the resulting puts and deletes commit in one transaction together
 //     with the sync record, so a commit is applied whole or not at all.
-//     Objects missing from the revision are pruned.
+//     Objects missing from the revision are pruned. PlanRevision also makes
+//     the decisions that must be part of the same transaction: Service
+//     cluster IPs (from manifest.ServiceCIDR, 10.43.0.1 and the cluster DNS
+//     address 10.43.0.10 reserved) and node ports (30000–32767) are
+//     allocated there, from the stored allocations, and an allocation never
+//     changes while its Service exists (Git leaving the field out keeps it;
+//     Git asking for a held, reserved or out-of-range address refuses the
+//     commit, recorded as Rejected with file and object); a Deployment whose
+//     effective pod template changes is stamped tug.dev/revision: <sha>.
 //   - Run is the level-based control loop. On every change in the store it
 //     reads a Snapshot of everything, calls Plan (pure: snapshot, now, ids →
 //     writes), and commits the writes in one transaction. Plan runs the
 //     Deployment controller (Deployment → ReplicaSet named
-//     <deployment>-<template-hash>), the ReplicaSet controller (ReplicaSet →
-//     pods named <replicaset>-<suffix>), garbage collection by owner
-//     reference, and the Scheduler, which binds pending pods to nodes.
+//     <deployment>-<template-hash>; RollingUpdate, Recreate,
+//     minReadySeconds, progressDeadlineSeconds, paused, revision history, as
+//     Kubernetes does them — see planDeployment), the ReplicaSet controller
+//     (ReplicaSet → pods named <replicaset>-<suffix>), garbage collection by
+//     owner reference, the Scheduler, which binds pending pods to nodes
+//     (FitScheduler filters and scores as kube-scheduler does, searching a
+//     sample of a large cluster; see its doc), and
+//     the endpoints controller (one Endpoints per Service with a selector,
+//     from the matching pods; see planEndpoints).
+//
+// A ReplicaSet records in tug.dev/revision the commit that introduced its
+// template (copied from the Deployment's stamp when it is created) and in
+// deployment.kubernetes.io/revision its rollout number. Reverting a commit
+// brings back a template whose ReplicaSet still exists (same hash, same
+// name), so that ReplicaSet is scaled back up instead of a new one created.
 //
 // Pods are deleted gracefully: the plan sets metadata.deletionTimestamp on a
 // bound pod and the node agent removes the object once its containers have

@@ -68,7 +68,15 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 		if err != nil {
 			return err
 		}
-		p := PlanRevision(rev.Objects, stored)
+		p := PlanRevision(rev.SHA, rev.Objects, stored)
+		if len(p.Errors) > 0 {
+			// The commit asks for something the cluster's state refuses
+			// (an address another Service holds): record it as rejected and
+			// keep the revision in force. Retrying cannot help until a new
+			// commit arrives.
+			rec.Errors = p.Errors
+			return r.Reject(ctx, rec)
+		}
 		if len(p.Puts) == 0 && len(p.Deletes) == 0 {
 			// The revision in force again (tugd restarted, or the same tree
 			// re-fetched): nothing to write and nothing new to record.
@@ -161,19 +169,25 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // pass reads a snapshot, plans and commits. It returns when to come back
 // even if nothing changes.
 func (r *Reconciler) pass() (time.Duration, error) {
+	w, err := r.passWrites()
+	return w.RequeueAfter, err
+}
+
+// passWrites is pass, returning what it committed.
+func (r *Reconciler) passWrites() (Writes, error) {
 	snap, err := r.snapshot()
 	if err != nil {
-		return 0, err
+		return Writes{}, err
 	}
 	w := Plan(snap, r.clock(), r.ids, r.sched)
 	if w.Empty() {
-		return w.RequeueAfter, nil
+		return w, nil
 	}
 	if _, err := r.store.Apply(w.Puts, w.Deletes, nil); err != nil {
-		return 0, fmt.Errorf("commit %d writes, %d deletes: %w", len(w.Puts), len(w.Deletes), err)
+		return Writes{}, fmt.Errorf("commit %d writes, %d deletes: %w", len(w.Puts), len(w.Deletes), err)
 	}
 	r.log.Debug("reconciled", "writes", len(w.Puts), "deletes", len(w.Deletes))
-	return w.RequeueAfter, nil
+	return w, nil
 }
 
 func (r *Reconciler) snapshot() (Snapshot, error) {
@@ -199,6 +213,8 @@ func (r *Reconciler) snapshot() (Snapshot, error) {
 	list(manifest.KindConfigMap, func(o manifest.Object) { s.ConfigMaps = append(s.ConfigMaps, o.(*corev1.ConfigMap)) })
 	list(manifest.KindSecret, func(o manifest.Object) { s.Secrets = append(s.Secrets, o.(*corev1.Secret)) })
 	list(manifest.KindNode, func(o manifest.Object) { s.Nodes = append(s.Nodes, o.(*corev1.Node)) })
+	list(manifest.KindService, func(o manifest.Object) { s.Services = append(s.Services, o.(*corev1.Service)) })
+	list(manifest.KindEndpoints, func(o manifest.Object) { s.Endpoints = append(s.Endpoints, o.(*corev1.Endpoints)) })
 	return s, err
 }
 

@@ -60,3 +60,54 @@ func TestApplyAndReject(t *testing.T) {
 		t.Errorf("last applied %+v; want ccc with 1 changed, 1 removed", last)
 	}
 }
+
+// TestApplyServiceAllocations drives cluster IP allocation through the real
+// store: the address survives a new Reconciler (a restart) and later
+// commits, and a commit asking for a held address is recorded as rejected.
+func TestApplyServiceAllocations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := state.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := New(Config{Store: st, Clock: func() time.Time { return t0 }})
+	if err := r.Apply(ctx, &manifest.Revision{SHA: "a1", Objects: []manifest.Object{service("web", "")}}, manifest.SyncRecord{SHA: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	ip := func() string {
+		objs, err := st.List(manifest.KindService, "default")
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("services %v, %v", objs, err)
+		}
+		return objs[0].(*corev1.Service).Spec.ClusterIP
+	}
+	first := ip()
+	if first == "" {
+		t.Fatal("no cluster IP allocated")
+	}
+	st.Close()
+	if st, err = state.Open(path, state.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r = New(Config{Store: st, Clock: func() time.Time { return t0 }})
+	web2 := service("web", "")
+	web2.Labels = map[string]string{"tier": "front"}
+	if err := r.Apply(ctx, &manifest.Revision{SHA: "a2", Objects: []manifest.Object{web2}}, manifest.SyncRecord{SHA: "a2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ip(); got != first {
+		t.Fatalf("cluster IP moved from %s to %s after a restart and a commit", first, got)
+	}
+	if err := r.Apply(ctx, &manifest.Revision{SHA: "a3", Objects: []manifest.Object{web2, service("api", first)}}, manifest.SyncRecord{SHA: "a3"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := st.Syncs(0)
+	if len(recs) != 3 || recs[0].Outcome != manifest.OutcomeRejected || len(recs[0].Errors) != 1 {
+		t.Fatalf("history %+v; want a3 rejected", recs)
+	}
+	if objs, _ := st.List(manifest.KindService, "default"); len(objs) != 1 {
+		t.Errorf("rejected commit changed the services: %d", len(objs))
+	}
+}

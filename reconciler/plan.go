@@ -20,6 +20,8 @@ type Snapshot struct {
 	ConfigMaps  []*corev1.ConfigMap
 	Secrets     []*corev1.Secret
 	Nodes       []*corev1.Node
+	Services    []*corev1.Service
+	Endpoints   []*corev1.Endpoints
 }
 
 // IDs hands out the random parts of new objects, so planning stays a pure
@@ -36,12 +38,22 @@ type Writes struct {
 	Deletes []manifest.Object // by UID
 	// RequeueAfter asks for another pass after this long even if nothing changes.
 	RequeueAfter time.Duration
+
+	pos map[types.UID]int // index in Puts by UID
 }
 
 // Empty reports whether the pass has nothing to write.
 func (w Writes) Empty() bool { return len(w.Puts) == 0 && len(w.Deletes) == 0 }
 
-func (w *Writes) put(o manifest.Object) { w.Puts = append(w.Puts, o) }
+func (w *Writes) put(o manifest.Object) {
+	if w.pos == nil {
+		w.pos = map[types.UID]int{}
+	}
+	if uid := o.GetUID(); uid != "" {
+		w.pos[uid] = len(w.Puts)
+	}
+	w.Puts = append(w.Puts, o)
+}
 
 func (w *Writes) requeue(d time.Duration) {
 	if d > 0 && (w.RequeueAfter == 0 || d < w.RequeueAfter) {
@@ -64,6 +76,7 @@ func Plan(s Snapshot, now time.Time, ids IDs, sched Scheduler) Writes {
 	}
 	collectGarbage(&w, ix, now)
 	schedule(&w, ix, sched, now)
+	planEndpoints(&w, ix, ids)
 	return w
 }
 
@@ -143,11 +156,9 @@ func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
 
 // replace swaps an earlier put of the same object (by UID) for o, or appends it.
 func (w *Writes) replace(o manifest.Object) {
-	for i, p := range w.Puts {
-		if p.GetUID() == o.GetUID() {
-			w.Puts[i] = o
-			return
-		}
+	if i, ok := w.pos[o.GetUID()]; ok && o.GetUID() != "" {
+		w.Puts[i] = o
+		return
 	}
-	w.Puts = append(w.Puts, o)
+	w.put(o)
 }

@@ -72,6 +72,7 @@ func converge(t testing.TB, s Snapshot, ids IDs) Snapshot {
 			if p.Spec.NodeName != "" && p.DeletionTimestamp == nil && !podReady(p) {
 				u := p.DeepCopy()
 				u.Status.Phase = corev1.PodRunning
+				u.Status.PodIP = fmt.Sprintf("10.42.0.%d", j+2)
 				u.Status.Conditions = append(u.Status.Conditions, corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue})
 				s.Pods[j] = u
 				agentActs = true
@@ -111,8 +112,18 @@ func applyWrites(s Snapshot, w Writes) Snapshot {
 		put[p.GetUID()] = p
 	}
 	var out Snapshot
-	out.Nodes, out.ConfigMaps, out.Secrets, out.Namespaces = s.Nodes, s.ConfigMaps, s.Secrets, s.Namespaces
 	seen := map[types.UID]bool{}
+	out.Nodes, out.ConfigMaps, out.Secrets, out.Namespaces, out.Services = s.Nodes, s.ConfigMaps, s.Secrets, s.Namespaces, s.Services
+	for _, ep := range s.Endpoints {
+		if del[ep.UID] {
+			continue
+		}
+		if o, ok := put[ep.UID]; ok {
+			ep = o.(*corev1.Endpoints)
+		}
+		seen[ep.UID] = true
+		out.Endpoints = append(out.Endpoints, ep)
+	}
 	for _, d := range s.Deployments {
 		if o, ok := put[d.UID]; ok {
 			d = o.(*appsv1.Deployment)
@@ -147,13 +158,19 @@ func applyWrites(s Snapshot, w Writes) Snapshot {
 		switch o := put[uid].(type) {
 		case *appsv1.ReplicaSet:
 			o = o.DeepCopy()
-			o.CreationTimestamp = metav1.NewTime(t0)
+			if o.CreationTimestamp.IsZero() {
+				o.CreationTimestamp = metav1.NewTime(t0)
+			}
 			o.ResourceVersion = "1"
 			out.ReplicaSets = append(out.ReplicaSets, o)
 		case *corev1.Pod:
 			o = o.DeepCopy()
 			o.ResourceVersion = "1"
 			out.Pods = append(out.Pods, o)
+		case *corev1.Endpoints:
+			o = o.DeepCopy()
+			o.ResourceVersion = "1"
+			out.Endpoints = append(out.Endpoints, o)
 		}
 	}
 	return out

@@ -28,7 +28,7 @@ func planReplicaSet(w *Writes, rs *appsv1.ReplicaSet, ix *index, now time.Time, 
 			deletePod(w, p, now)
 		}
 	}
-	updateReplicaSetStatus(w, rs, live, ix)
+	updateReplicaSetStatus(w, rs, live, ix, now)
 }
 
 func newPod(rs *appsv1.ReplicaSet, ids IDs) *corev1.Pod {
@@ -89,13 +89,18 @@ func deletePod(w *Writes, p *corev1.Pod, now time.Time) {
 	w.put(u)
 }
 
-func updateReplicaSetStatus(w *Writes, rs *appsv1.ReplicaSet, live []*corev1.Pod, ix *index) {
+// updateReplicaSetStatus counts a pod available once it has been Ready for
+// the ReplicaSet's minReadySeconds, asking for a pass when the next one gets
+// there.
+func updateReplicaSetStatus(w *Writes, rs *appsv1.ReplicaSet, live []*corev1.Pod, ix *index, now time.Time) {
 	ready := int32(countReady(live))
+	available, wait := countAvailable(live, rs.Spec.MinReadySeconds, now)
+	w.requeue(wait)
 	st := appsv1.ReplicaSetStatus{
 		Replicas:             int32(len(live)),
 		FullyLabeledReplicas: int32(len(live)),
 		ReadyReplicas:        ready,
-		AvailableReplicas:    ready,
+		AvailableReplicas:    int32(available),
 		ObservedGeneration:   rs.Generation,
 	}
 	if equality.Semantic.DeepEqual(st, rs.Status) {

@@ -57,7 +57,7 @@ func TestPlanRevision(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := PlanRevision(tt.desired, tt.stored)
+			p := PlanRevision("", tt.desired, tt.stored)
 			if got := [3]int{p.Added, p.Changed, p.Removed}; got != [3]int{tt.added, tt.changed, tt.remove} {
 				t.Fatalf("added/changed/removed = %v, want %v", got, [3]int{tt.added, tt.changed, tt.remove})
 			}
@@ -68,5 +68,48 @@ func TestPlanRevision(t *testing.T) {
 				tt.check(t, p)
 			}
 		})
+	}
+}
+
+// TestPlanRevisionStampsTemplateCommit checks that a Deployment carries the
+// commit that last changed its effective template (template or the
+// ConfigMaps it uses), and that other commits neither restamp nor rewrite it.
+func TestPlanRevisionStampsTemplateCommit(t *testing.T) {
+	dep := deployment("web", 2, "img:1")
+	dep.UID = ""
+	rev := func(sha string, prev []manifest.Object, objs ...manifest.Object) []manifest.Object {
+		t.Helper()
+		return storedAs(t, PlanRevision(sha, objs, prev), prev)
+	}
+	stamp := func(objs []manifest.Object) string {
+		for _, o := range objs {
+			if d, ok := o.(*appsv1.Deployment); ok {
+				return d.Annotations[AnnotationRevision]
+			}
+		}
+		return ""
+	}
+	st := rev("c1", nil, configMap("one"), dep)
+	if got := stamp(st); got != "c1" {
+		t.Fatalf("first commit stamped %q", got)
+	}
+	if p := PlanRevision("c2", []manifest.Object{configMap("one"), dep}, st); len(p.Puts) != 0 {
+		t.Fatalf("an unrelated commit rewrote %d objects", len(p.Puts))
+	}
+	scaled := dep.DeepCopy()
+	scaled.Spec.Replicas = ptr.To[int32](5)
+	st = rev("c3", st, configMap("one"), scaled)
+	if got := stamp(st); got != "c1" {
+		t.Errorf("scaling restamped to %q; the template is still c1's", got)
+	}
+	st = rev("c4", st, configMap("two"), scaled)
+	if got := stamp(st); got != "c4" {
+		t.Errorf("a ConfigMap change the template uses stamped %q, want c4", got)
+	}
+	img2 := scaled.DeepCopy()
+	img2.Spec.Template.Spec.Containers[0].Image = "img:2"
+	st = rev("c5", st, configMap("two"), img2)
+	if got := stamp(st); got != "c5" {
+		t.Errorf("an image change stamped %q, want c5", got)
 	}
 }

@@ -21,11 +21,51 @@ type Scheduler interface {
 }
 
 // NodeInfo is a node with what the pods bound to it request, kept up to
-// date across one pass as pods are bound.
+// date across one pass as pods are bound. Quantities are kept as integers
+// (milli-CPU, bytes) so filtering thousands of nodes stays cheap.
 type NodeInfo struct {
-	Node      *corev1.Node
-	Requested corev1.ResourceList
-	Pods      int64
+	Node        *corev1.Node
+	Allocatable Resources
+	Requested   Resources
+	Pods        int64
+	MaxPods     int64 // -1 when the node does not say
+	ready       bool
+	hostPorts   []hostPort
+	owners      map[types.UID]int // pods per controller, for spreading
+}
+
+// Resources are the quantities the scheduler accounts for. A negative
+// value in an allocatable means the node does not report the resource.
+type Resources struct {
+	MilliCPU         int64
+	Memory           int64
+	EphemeralStorage int64
+}
+
+func (r *Resources) add(o Resources) {
+	r.MilliCPU += o.MilliCPU
+	r.Memory += o.Memory
+	r.EphemeralStorage += o.EphemeralStorage
+}
+
+// ResourcesOf converts a resource list.
+func ResourcesOf(l corev1.ResourceList) Resources {
+	return Resources{
+		MilliCPU:         quantity(l, corev1.ResourceCPU, true),
+		Memory:           quantity(l, corev1.ResourceMemory, false),
+		EphemeralStorage: quantity(l, corev1.ResourceEphemeralStorage, false),
+	}
+}
+
+func quantity(l corev1.ResourceList, name corev1.ResourceName, milli bool) int64 {
+	q, ok := l[name]
+	if !ok {
+		return -1
+	}
+	if milli {
+		return q.MilliValue()
+	}
+	return q.Value()
 }
 
 // NewNodeInfos sums the requests of the non-terminated pods bound to each node.
@@ -33,61 +73,126 @@ func NewNodeInfos(nodes []*corev1.Node, pods []*corev1.Pod) []*NodeInfo {
 	out := make([]*NodeInfo, 0, len(nodes))
 	byName := make(map[string]*NodeInfo, len(nodes))
 	for _, n := range nodes {
-		ni := &NodeInfo{Node: n, Requested: corev1.ResourceList{}}
+		ni := &NodeInfo{Node: n, Allocatable: ResourcesOf(n.Status.Allocatable), MaxPods: quantity(n.Status.Allocatable, corev1.ResourcePods, false), ready: nodeReady(n)}
 		out = append(out, ni)
 		byName[n.Name] = ni
 	}
 	for _, p := range pods {
 		if ni := byName[p.Spec.NodeName]; ni != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			ni.add(PodRequests(p))
+			ni.addPod(p)
 		}
 	}
 	return out
 }
 
-func (ni *NodeInfo) add(req corev1.ResourceList) {
+// addPod accounts for a pod bound to the node.
+func (ni *NodeInfo) addPod(p *corev1.Pod) {
 	ni.Pods++
-	for r, q := range req {
-		cur := ni.Requested[r]
-		cur.Add(q)
-		ni.Requested[r] = cur
+	ni.Requested.add(podResources(p))
+	ni.hostPorts = append(ni.hostPorts, podHostPorts(p)...)
+	if uid := ownerUID(p); uid != "" {
+		if ni.owners == nil {
+			ni.owners = map[types.UID]int{}
+		}
+		ni.owners[uid]++
 	}
 }
 
-// FitScheduler filters nodes by readiness, cordon, nodeSelector and resource
-// fit (cpu, memory, ephemeral-storage requests and pod count against
-// allocatable), then prefers the least allocated node.
+// podResources is PodRequests as integers; a resource not requested is 0.
+func podResources(p *corev1.Pod) Resources {
+	r := ResourcesOf(PodRequests(p))
+	r.MilliCPU, r.Memory, r.EphemeralStorage = max(0, r.MilliCPU), max(0, r.Memory), max(0, r.EphemeralStorage)
+	return r
+}
+
+// FitScheduler filters nodes as kube-scheduler does — readiness, cordon,
+// nodeSelector and required node affinity, NoSchedule/NoExecute taints the
+// pod does not tolerate, host ports in use, and resource fit (cpu, memory,
+// ephemeral-storage requests and pod count against allocatable) — then
+// scores the feasible nodes: least allocated (weight 1) plus spreading the
+// pods of one controller across nodes (weight 2, as PodTopologySpread's
+// default constraint), ties to the lower name.
+//
+// Like kube-scheduler, it stops searching once it has found enough feasible
+// nodes in a large cluster (all of them up to 100 nodes, then a share that
+// falls from 50% to 5% as the cluster grows, at least 100), starting at a
+// node chosen by the pod's name, so pods spread their search over the whole
+// cluster while the choice stays a pure function of the inputs.
 type FitScheduler struct{}
 
 // Schedule implements Scheduler.
 func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*NodeInfo) (string, error) {
-	req := PodRequests(pod)
-	reasons := map[string]int{}
+	if len(nodes) == 0 {
+		return "", &UnschedulableError{}
+	}
+	req := podResources(pod)
+	ports := podHostPorts(pod)
+	owner := ownerUID(pod)
+	want := numFeasibleNodesToFind(len(nodes))
+	start := int(podHash(pod) % uint32(len(nodes)))
+	var reasons map[string]int
 	type candidate struct {
-		name  string
-		score float64
+		idx   int
+		alloc float64
+		same  int // pods of the same controller already there
 	}
 	var fit []candidate
-	for _, ni := range nodes {
-		why := filterNode(pod, ni.Node, req, ni.Requested, ni.Pods)
-		if len(why) > 0 {
+	maxSame := 0
+	for i := 0; i < len(nodes) && len(fit) < want; i++ {
+		idx := (start + i) % len(nodes)
+		ni := nodes[idx]
+		if why := filterNode(pod, ni, req, ports); why != nil {
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
 			for _, r := range why {
 				reasons[r]++
 			}
 			continue
 		}
-		fit = append(fit, candidate{ni.Node.Name, leastAllocated(ni.Node, addResources(ni.Requested, req))})
+		c := candidate{idx: idx, alloc: leastAllocated(ni, req)}
+		if owner != "" {
+			c.same = ni.owners[owner]
+			maxSame = max(maxSame, c.same)
+		}
+		fit = append(fit, c)
 	}
 	if len(fit) == 0 {
 		return "", &UnschedulableError{Nodes: len(nodes), Reasons: reasons}
 	}
-	sort.SliceStable(fit, func(i, j int) bool {
-		if fit[i].score != fit[j].score {
-			return fit[i].score > fit[j].score
+	best, bestScore := -1, 0.0
+	for _, c := range fit {
+		score := c.alloc
+		if maxSame > 0 {
+			score += 2 * float64(maxSame-c.same) / float64(maxSame)
 		}
-		return fit[i].name < fit[j].name
-	})
-	return fit[0].name, nil
+		if best < 0 || score > bestScore || score == bestScore && nodes[c.idx].Node.Name < nodes[best].Node.Name {
+			best, bestScore = c.idx, score
+		}
+	}
+	return nodes[best].Node.Name, nil
+}
+
+// numFeasibleNodesToFind is kube-scheduler's adaptive
+// percentageOfNodesToScore.
+func numFeasibleNodesToFind(all int) int {
+	const minFeasible, basePercentage, minPercentage = 100, 50, 5
+	if all < minFeasible {
+		return all
+	}
+	pct := max(basePercentage-all/125, minPercentage)
+	return max(all*pct/100, minFeasible)
+}
+
+func podHash(p *corev1.Pod) uint32 {
+	h := uint32(2166136261)
+	for _, s := range []string{p.Namespace, "/", p.Name} {
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
+		}
+	}
+	return h
 }
 
 // UnschedulableError says why no node fits, as kube-scheduler words it.
@@ -108,37 +213,43 @@ func (e *UnschedulableError) Error() string {
 	return fmt.Sprintf("0/%d nodes are available: %s.", e.Nodes, strings.Join(parts, ", "))
 }
 
-func filterNode(pod *corev1.Pod, n *corev1.Node, req, used corev1.ResourceList, pods int64) []string {
+func filterNode(pod *corev1.Pod, ni *NodeInfo, req Resources, ports []hostPort) []string {
 	var why []string
-	if !nodeReady(n) {
+	n := ni.Node
+	if !ni.ready {
 		why = append(why, "node(s) were not ready")
 	}
 	if n.Spec.Unschedulable {
 		why = append(why, "node(s) were unschedulable")
 	}
-	for k, v := range pod.Spec.NodeSelector {
-		if n.Labels[k] != v {
-			why = append(why, "node(s) didn't match Pod's node affinity/selector")
-			break
-		}
+	if !matchesNodeAffinity(pod, n) {
+		why = append(why, reasonAffinity)
 	}
-	alloc := n.Status.Allocatable
-	if max, ok := alloc[corev1.ResourcePods]; ok && pods+1 > max.Value() {
+	if taint := untoleratedTaint(pod, n); taint != "" {
+		why = append(why, taint)
+	}
+	if len(ports) > 0 && !hostPortsFree(ni.hostPorts, ports) {
+		why = append(why, reasonHostPort)
+	}
+	if ni.MaxPods >= 0 && ni.Pods+1 > ni.MaxPods {
 		why = append(why, "Too many pods")
 	}
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
-		want, ok := req[r]
-		if !ok || want.IsZero() {
-			continue
-		}
-		total := used[r].DeepCopy()
-		total.Add(want)
-		have, ok := alloc[r]
-		if !ok || total.Cmp(have) > 0 {
-			why = append(why, "Insufficient "+string(r))
-		}
+	if insufficient(req.MilliCPU, ni.Requested.MilliCPU, ni.Allocatable.MilliCPU) {
+		why = append(why, "Insufficient cpu")
+	}
+	if insufficient(req.Memory, ni.Requested.Memory, ni.Allocatable.Memory) {
+		why = append(why, "Insufficient memory")
+	}
+	if insufficient(req.EphemeralStorage, ni.Requested.EphemeralStorage, ni.Allocatable.EphemeralStorage) {
+		why = append(why, "Insufficient ephemeral-storage")
 	}
 	return why
+}
+
+// insufficient reports whether want more does not fit beside used in
+// alloc (negative when the node does not report the resource).
+func insufficient(want, used, alloc int64) bool {
+	return want > 0 && (alloc < 0 || used+want > alloc)
 }
 
 func nodeReady(n *corev1.Node) bool {
@@ -152,15 +263,14 @@ func nodeReady(n *corev1.Node) bool {
 
 // leastAllocated scores a node 0..1 by the free share of cpu and memory
 // after placing the pod.
-func leastAllocated(n *corev1.Node, used corev1.ResourceList) float64 {
+func leastAllocated(ni *NodeInfo, req Resources) float64 {
 	score, k := 0.0, 0
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		have, ok := n.Status.Allocatable[r]
-		if !ok || have.IsZero() {
-			continue
-		}
-		u := used[r]
-		score += 1 - float64(u.MilliValue())/float64(have.MilliValue())
+	if a := ni.Allocatable.MilliCPU; a > 0 {
+		score += 1 - float64(ni.Requested.MilliCPU+req.MilliCPU)/float64(a)
+		k++
+	}
+	if a := ni.Allocatable.Memory; a > 0 {
+		score += 1 - float64(ni.Requested.Memory+req.Memory)/float64(a)
 		k++
 	}
 	if k == 0 {
@@ -255,7 +365,7 @@ func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 		} else {
 			u.Spec.NodeName = node
 			setPodCondition(&u.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, now)
-			byName[node].add(PodRequests(u))
+			byName[node].addPod(u)
 		}
 		w.put(u)
 	}
