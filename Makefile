@@ -41,11 +41,15 @@ test: deps ## run every test: unit tests with the race detector, then end-to-end
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -timeout 20m -v $(E2E_PKGS) 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT)' ; test $${PIPESTATUS[0]} -eq 0
+	for f in FuzzGitHub FuzzGitLab FuzzGitea FuzzGeneric; do $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime 3s ./gitsync/webhook/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFile$$' -fuzztime 3s ./manifest/
 
 .PHONY: bench
 bench: deps images ## run the benchmarks; each figure is printed beside its anchor measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./reconciler/ ./state/ ./manifest/
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./proxy/
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m -v $(E2E_PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./gitsync/...
 
 .PHONY: lint
 lint: ## gofmt, go vet and the package dependency rules

@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -92,6 +93,7 @@ type event struct {
 type fakeSink struct {
 	events    chan event
 	failApply atomic.Int32
+	rejectAll atomic.Bool // Apply answers manifest.ErrRevisionRejected
 	mu        sync.Mutex
 	calls     int
 }
@@ -105,6 +107,9 @@ func (f *fakeSink) Apply(_ context.Context, rev *manifest.Revision, rec manifest
 	f.events <- event{op: "apply", rev: rev, rec: rec}
 	if f.failApply.Add(-1) >= 0 {
 		return errTestApply
+	}
+	if f.rejectAll.Load() {
+		return fmt.Errorf("conflicting cluster IP: %w", manifest.ErrRevisionRejected)
 	}
 	return nil
 }

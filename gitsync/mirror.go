@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -17,29 +18,46 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
-// supportedSchemes are the URL schemes tug fetches from. go-git picks the
-// transport by scheme, so supporting http(s) or ssh means adding the scheme
-// here (with Config.Auth for credentials) and a test that serves it.
-var supportedSchemes = map[string]bool{"file": true}
+// supportedSchemes are the URL schemes tug fetches from, with go-git's
+// transports: file (git-upload-pack), smart HTTP(S) and SSH.
+var supportedSchemes = map[string]bool{"file": true, "http": true, "https": true, "ssh": true}
 
-// remoteURL checks repo (a local path or a URL) and returns the URL to fetch.
+// remoteURL checks repo (a local path, a URL or an scp-like user@host:path)
+// and returns the URL to fetch. URLs may not carry passwords or tokens: they
+// would end up in logs and status; they belong in Credentials.PasswordFile.
+// Errors show the URL with its credentials stripped.
 func remoteURL(repo string) (string, error) {
 	if repo == "" {
 		return "", errors.New("repository is required")
 	}
-	if u, err := url.Parse(repo); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
-		if !supportedSchemes[u.Scheme] {
-			return "", fmt.Errorf("repository %q: scheme %q is not supported yet; use a local path or file://", repo, u.Scheme)
-		}
-		if u.Scheme == "file" && u.Path == "" {
-			return "", fmt.Errorf("repository %q: file URL without a path", repo)
+	if isSCPLike(repo) {
+		if strings.Contains(repo[:strings.Index(repo, "@")], ":") {
+			return "", errors.New("repository: credentials in the URL are refused; use --git-ssh-key-file")
 		}
 		return repo, nil
 	}
-	if strings.Contains(repo, "@") && strings.Contains(repo, ":") {
-		return "", fmt.Errorf("repository %q: ssh is not supported yet; use a local path or file://", repo)
+	if u, err := url.Parse(repo); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
+		shown := u.Redacted()
+		if u.Opaque != "" {
+			shown = u.Scheme + ":..."
+		}
+		if !supportedSchemes[u.Scheme] {
+			return "", fmt.Errorf("repository %q: scheme %q is not supported; use a local path, file://, http(s):// or ssh://", shown, u.Scheme)
+		}
+		if u.Scheme == "file" && u.Path == "" {
+			return "", fmt.Errorf("repository %q: file URL without a path", shown)
+		}
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword || u.Scheme != "ssh" {
+				u.User = nil
+				return "", fmt.Errorf("repository %q: credentials in the URL are refused (they would show in logs and status); "+
+					"give the username with --git-username and the password or token in --git-password-file", u.String())
+			}
+		}
+		return repo, nil
 	}
 	abs, err := filepath.Abs(repo)
 	if err != nil {
@@ -58,17 +76,56 @@ type mirror struct {
 	auth   transport.AuthMethod
 	log    *slog.Logger
 	repo   *git.Repository
+	// maxPack cuts off a fetch whose pack is larger (a hostile or
+	// misconfigured server); DefaultMaxPackSize unless set.
+	maxPack int64
+}
+
+// DefaultMaxPackSize is the largest pack one fetch may bring.
+const DefaultMaxPackSize = 512 << 20
+
+// limitedStorage is the mirror's filesystem storage with a size limit on
+// the packs that fetches write into it.
+type limitedStorage struct {
+	*filesystem.Storage
+	max int64
+}
+
+// PackfileWriter is what go-git writes a fetched pack through.
+func (s *limitedStorage) PackfileWriter() (io.WriteCloser, error) {
+	w, err := s.Storage.PackfileWriter()
+	if err != nil {
+		return nil, err
+	}
+	return &limitedWriter{WriteCloser: w, left: s.max, max: s.max}, nil
+}
+
+// errPackTooLarge is returned (wrapped) when a fetch is cut off.
+var errPackTooLarge = errors.New("pack too large")
+
+type limitedWriter struct {
+	io.WriteCloser
+	left, max int64
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > w.left {
+		return 0, fmt.Errorf("the remote sent more than %d bytes in one fetch; cut off: %w", w.max, errPackTooLarge)
+	}
+	w.left -= int64(len(p))
+	return w.WriteCloser.Write(p)
 }
 
 func newMirror(cacheDir, remote, branch string, auth transport.AuthMethod, log *slog.Logger) *mirror {
 	sum := sha256.Sum256([]byte(remote))
 	return &mirror{
-		url:    remote,
-		branch: plumbing.NewBranchReferenceName(branch),
-		local:  plumbing.NewRemoteReferenceName("origin", branch),
-		dir:    filepath.Join(cacheDir, hex.EncodeToString(sum[:8])+".git"),
-		auth:   auth,
-		log:    log,
+		url:     remote,
+		branch:  plumbing.NewBranchReferenceName(branch),
+		local:   plumbing.NewRemoteReferenceName("origin", branch),
+		dir:     filepath.Join(cacheDir, hex.EncodeToString(sum[:8])+".git"),
+		auth:    auth,
+		log:     log,
+		maxPack: DefaultMaxPackSize,
 	}
 }
 
@@ -101,7 +158,13 @@ func (m *mirror) open() error {
 			return fmt.Errorf("git cache %s: %w", m.dir, err)
 		}
 	}
-	m.repo = repo
+	fs, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return fmt.Errorf("git cache %s: unexpected storage %T", m.dir, repo.Storer)
+	}
+	if m.repo, err = git.Open(&limitedStorage{Storage: fs, max: m.maxPack}, nil); err != nil {
+		return fmt.Errorf("git cache %s: %w", m.dir, err)
+	}
 	return nil
 }
 
@@ -120,6 +183,7 @@ func (m *mirror) fetch(ctx context.Context) (plumbing.Hash, error) {
 		Force:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		m.removeTempPacks()
 		return plumbing.ZeroHash, fmt.Errorf("fetch branch %s of %s: %w", m.branch.Short(), m.url, err)
 	}
 	ref, err := m.repo.Reference(m.local, true)
@@ -130,3 +194,13 @@ func (m *mirror) fetch(ctx context.Context) (plumbing.Hash, error) {
 }
 
 func (m *mirror) storer() storer.EncodedObjectStorer { return m.repo.Storer }
+
+// removeTempPacks deletes what an interrupted fetch left behind.
+func (m *mirror) removeTempPacks() {
+	tmp, _ := filepath.Glob(filepath.Join(m.dir, "objects", "pack", "tmp_*"))
+	for _, p := range tmp {
+		if err := os.Remove(p); err != nil {
+			m.log.Warn("removing a partial pack", "file", p, "err", err)
+		}
+	}
+}

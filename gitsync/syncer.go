@@ -22,19 +22,33 @@ import (
 const (
 	DefaultBranch       = "main"
 	DefaultPollInterval = 15 * time.Second
+	// DefaultFetchTimeout cuts off a fetch (a slow or hostile server).
+	DefaultFetchTimeout = 2 * time.Minute
 	// minRetry is the first back-off delay after a failure (or the poll
 	// interval when that is shorter).
 	minRetry = time.Second
 )
 
+// Triggers recorded in manifest.SyncRecord.Trigger: why a sync ran.
+const (
+	TriggerStart    = "start"    // the first sync after Run starts
+	TriggerPoll     = "poll"     // the poll timer
+	TriggerFSNotify = "fsnotify" // a RefWatcher saw the local repository's refs change
+	TriggerWebhook  = "webhook"  // a signed webhook delivery (package gitsync/webhook)
+)
+
 // Config says which repository to follow and how.
 type Config struct {
-	Repo         string               // local path or file:// URL
+	Repo         string               // local path, file://, http(s)://, ssh:// or user@host:path
 	Branch       string               // default "main"
 	Path         string               // subdirectory holding the manifests; default the root
 	CacheDir     string               // where the bare clone lives (e.g. <data-dir>/git)
 	PollInterval time.Duration        // default 15s; each wait varies by ±10%
-	Auth         transport.AuthMethod // credentials for remote transports; nil for local repositories
+	FetchTimeout time.Duration        // default 2m; a longer fetch is cut off and retried
+	MaxPackSize  int64                // default DefaultMaxPackSize; a fetch bringing more is cut off
+	Credentials  Credentials          // files with credentials for http(s) and ssh; see Credentials
+	Auth         transport.AuthMethod // instead of Credentials: a ready auth method
+	AllowEmpty   bool                 // apply commits that render zero objects (also per repository: RepoConfigFile)
 	Logger       *slog.Logger         // default: discard
 	Clock        func() time.Time     // default time.Now; stamps records and status
 }
@@ -76,6 +90,7 @@ type Syncer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	mirror  *mirror
+	render  *Renderer // only touched by Run
 	trigger chan string
 	running atomic.Bool
 
@@ -98,6 +113,13 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitsync: %w", err)
 	}
+	if cfg.Auth == nil {
+		if cfg.Auth, err = authFor(remote, cfg.Credentials); err != nil {
+			return nil, fmt.Errorf("gitsync: repository %s: %w", remote, err)
+		}
+	} else if !cfg.Credentials.empty() {
+		return nil, errors.New("gitsync: give Credentials or Auth, not both")
+	}
 	if cfg.CacheDir == "" {
 		return nil, errors.New("gitsync: cache directory is required")
 	}
@@ -114,6 +136,9 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,19 +146,25 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 		cfg.Clock = time.Now
 	}
 	log := cfg.Logger.With("repo", remote, "branch", cfg.Branch)
+	m := newMirror(cfg.CacheDir, remote, cfg.Branch, cfg.Auth, log)
+	if cfg.MaxPackSize > 0 {
+		m.maxPack = cfg.MaxPackSize
+	}
 	return &Syncer{
 		cfg:     cfg,
 		sink:    sink,
 		log:     log,
 		now:     cfg.Clock,
-		mirror:  newMirror(cfg.CacheDir, remote, cfg.Branch, cfg.Auth, log),
+		mirror:  m,
+		render:  NewRenderer(cfg.AllowEmpty),
 		trigger: make(chan string, 1),
 		status:  Status{Repo: remote, Branch: cfg.Branch, Path: cfg.Path},
 	}, nil
 }
 
-// Trigger asks for a fetch now. It never blocks; triggers that arrive while
-// one is pending are merged into it (the first reason is kept).
+// Trigger asks for a fetch now; reason (TriggerFSNotify, TriggerWebhook, ...)
+// is recorded as the SyncRecord's Trigger. It never blocks; triggers that
+// arrive while one is pending are merged into it (the first reason is kept).
 func (s *Syncer) Trigger(reason string) {
 	select {
 	case s.trigger <- reason:
@@ -161,7 +192,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return errors.New("gitsync: Run is already running")
 	}
 	defer s.running.Store(false)
-	reason := "start"
+	reason := TriggerStart
 	for {
 		ok := s.syncOnce(ctx, reason)
 		if ctx.Err() != nil {
@@ -178,10 +209,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-timer.C:
-			reason = "poll"
+			reason = TriggerPoll
 		case r := <-s.trigger:
 			timer.Stop()
-			reason = "trigger:" + r
+			reason = r
 		}
 	}
 }
@@ -190,7 +221,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 // failed that a later attempt may fix.
 func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 	started := s.now()
-	head, err := s.mirror.fetch(ctx)
+	fetchCtx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
+	head, err := s.mirror.fetch(fetchCtx)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("git fetch failed", "err", err)
@@ -213,7 +246,7 @@ func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 		rec.Message = strings.TrimRight(c.Message, "\n")
 		rec.Commit = c.Committer.When
 	}
-	rev, err := Render(ctx, s.mirror.storer(), head, s.cfg.Path)
+	rev, err := s.render.Render(ctx, s.mirror.storer(), head, s.cfg.Path)
 	if errs, invalid := manifest.AsErrorList(err); invalid {
 		rec.Outcome, rec.Errors, rec.Finished = manifest.OutcomeRejected, errs.Strings(), s.now()
 		if err := s.sink.Reject(ctx, rec); err != nil {
@@ -238,7 +271,17 @@ func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 	}
 
 	rec.Outcome, rec.Objects, rec.Finished = manifest.OutcomeApplied, len(rev.Objects), s.now()
-	if err := s.sink.Apply(ctx, rev, rec); err != nil {
+	if err := s.sink.Apply(ctx, rev, rec); errors.Is(err, manifest.ErrRevisionRejected) {
+		// The sink recorded the commit as rejected: it stays out of force
+		// until a new commit arrives.
+		log.Warn("commit rejected by the cluster state", "err", err)
+		s.done = head
+		s.update(func(st *Status) {
+			st.Rejected = head.String()
+			s.headErr = err
+		})
+		return true
+	} else if err != nil {
 		if ctx.Err() == nil {
 			log.Error("applying commit failed; will retry", "err", err)
 			s.update(func(st *Status) { s.headErr = fmt.Errorf("commit %s: apply: %w", short(head), err) })

@@ -128,8 +128,8 @@ func TestSyncerRejectsThenAppliesFix(t *testing.T) {
 	good := repo.commit("fix typo", map[string]string{"deploy/web.yaml": webDeployment})
 	s.Trigger("webhook")
 	ev = sink.next(t)
-	if ev.op != "apply" || ev.rec.SHA != good.String() || ev.rec.Trigger != "trigger:webhook" {
-		t.Fatalf("got %s of %s (trigger %q), want apply of %s by trigger:webhook", ev.op, ev.rec.SHA, ev.rec.Trigger, good)
+	if ev.op != "apply" || ev.rec.SHA != good.String() || ev.rec.Trigger != TriggerWebhook {
+		t.Fatalf("got %s of %s (trigger %q), want apply of %s by webhook", ev.op, ev.rec.SHA, ev.rec.Trigger, good)
 	}
 	if diff := cmp.Diff([]manifest.Key{keyWebDeployment}, keys(ev.rev.Objects)); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
@@ -219,6 +219,29 @@ func TestSyncerRetriesFailedApply(t *testing.T) {
 	sink.quiet(t, 200*time.Millisecond) // applied once it worked, not again
 }
 
+// TestSyncerSinkRejection: a revision the sink refuses as conflicting with
+// the cluster state is marked rejected in the status and not retried.
+func TestSyncerSinkRejection(t *testing.T) {
+	tmp := t.TempDir()
+	repo := newTestRepo(t, filepath.Join(tmp, "repo"))
+	sha := repo.commit("first", map[string]string{"a.yaml": webConfig})
+	sink := newFakeSink()
+	sink.rejectAll.Store(true)
+	s, err := New(Config{Repo: repo.dir, CacheDir: filepath.Join(tmp, "cache"), PollInterval: 50 * time.Millisecond}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	if ev := sink.next(t); ev.op != "apply" {
+		t.Fatalf("got %s, want apply", ev.op)
+	}
+	waitFor(t, "rejected status", func() bool {
+		st := s.Status()
+		return st.Rejected == sha.String() && st.Applied == "" && errors.Is(st.Err, manifest.ErrRevisionRejected)
+	})
+	sink.quiet(t, 200*time.Millisecond) // a refused commit is not retried
+}
+
 func TestSyncerRejectsEmptyRender(t *testing.T) {
 	tmp := t.TempDir()
 	repo := newTestRepo(t, filepath.Join(tmp, "repo"))
@@ -276,8 +299,16 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"no repo", Config{CacheDir: "/tmp/x"}, "repository is required"},
-		{"https later", Config{Repo: "https://example.com/r.git", CacheDir: "/tmp/x"}, `scheme "https" is not supported yet`},
-		{"ssh later", Config{Repo: "git@example.com:r.git", CacheDir: "/tmp/x"}, "ssh is not supported yet"},
+		{"unknown scheme", Config{Repo: "ftp://example.com/r.git", CacheDir: "/tmp/x"}, `scheme "ftp" is not supported`},
+		{"password in URL", Config{Repo: "https://u:hunter2@example.com/r.git", CacheDir: "/tmp/x"}, `"https://example.com/r.git": credentials in the URL are refused`},
+		{"token in URL", Config{Repo: "https://hunter2@example.com/r.git", CacheDir: "/tmp/x"}, `credentials in the URL are refused`},
+		{"scp password", Config{Repo: "git:hunter2@example.com:r.git", CacheDir: "/tmp/x"}, `credentials in the URL are refused`},
+		{"ssh without key", Config{Repo: "git@example.com:r.git", CacheDir: "/tmp/x"}, "needs a private key file and a known_hosts file"},
+		{"ssh without known_hosts", Config{Repo: "ssh://git@example.com/r.git", CacheDir: "/tmp/x", Credentials: Credentials{SSHKeyFile: "/k"}}, "known_hosts"},
+		{"ssh with missing known_hosts", Config{Repo: "ssh://git@example.com/r.git", CacheDir: "/tmp/x", Credentials: Credentials{SSHKeyFile: "/nonexistent", KnownHostsFile: "/nonexistent"}}, "ssh key file /nonexistent"},
+		{"https user without password", Config{Repo: "https://example.com/r.git", CacheDir: "/tmp/x", Credentials: Credentials{Username: "u"}}, "needs a password or token file"},
+		{"https missing password file", Config{Repo: "https://example.com/r.git", CacheDir: "/tmp/x", Credentials: Credentials{PasswordFile: "/nonexistent"}}, "password file: open /nonexistent"},
+		{"credentials for a local repo", Config{Repo: "/srv/r", CacheDir: "/tmp/x", Credentials: Credentials{PasswordFile: "/p"}}, "not local ones"},
 		{"no cache", Config{Repo: "/srv/r"}, "cache directory is required"},
 		{"bad branch", Config{Repo: "/srv/r", CacheDir: "/tmp/x", Branch: "a..b"}, `branch "a..b"`},
 		{"path escapes", Config{Repo: "/srv/r", CacheDir: "/tmp/x", Path: "deploy/../../etc"}, "inside the repository"},
@@ -287,6 +318,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			_, err := New(tt.cfg, sink)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New = %v, want an error containing %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the credentials: %v", err)
 			}
 		})
 	}

@@ -49,7 +49,7 @@ var supportedFields = map[string][]string{
 		"spec.paused",
 		"spec.template.metadata.labels",
 		"spec.template.metadata.annotations",
-	}, prefixed("spec.template.spec.", podSpecFields)),
+	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields())),
 }
 
 // metadataFields are the object metadata fields users may set.
@@ -97,6 +97,48 @@ var podSpecFields = []string{
 	"containers[*].volumeMounts[*].mountPath",
 	"containers[*].volumeMounts[*].readOnly",
 	"containers[*].volumeMounts[*].subPath",
+	"containers[*].livenessProbe.exec.command",
+	"containers[*].livenessProbe.httpGet.path",
+	"containers[*].livenessProbe.httpGet.port",
+	"containers[*].livenessProbe.httpGet.host",
+	"containers[*].livenessProbe.httpGet.scheme",
+	"containers[*].livenessProbe.httpGet.httpHeaders[*].name",
+	"containers[*].livenessProbe.httpGet.httpHeaders[*].value",
+	"containers[*].livenessProbe.tcpSocket.port",
+	"containers[*].livenessProbe.tcpSocket.host",
+	"containers[*].livenessProbe.initialDelaySeconds",
+	"containers[*].livenessProbe.periodSeconds",
+	"containers[*].livenessProbe.timeoutSeconds",
+	"containers[*].livenessProbe.successThreshold",
+	"containers[*].livenessProbe.failureThreshold",
+	"containers[*].readinessProbe.exec.command",
+	"containers[*].readinessProbe.httpGet.path",
+	"containers[*].readinessProbe.httpGet.port",
+	"containers[*].readinessProbe.httpGet.host",
+	"containers[*].readinessProbe.httpGet.scheme",
+	"containers[*].readinessProbe.httpGet.httpHeaders[*].name",
+	"containers[*].readinessProbe.httpGet.httpHeaders[*].value",
+	"containers[*].readinessProbe.tcpSocket.port",
+	"containers[*].readinessProbe.tcpSocket.host",
+	"containers[*].readinessProbe.initialDelaySeconds",
+	"containers[*].readinessProbe.periodSeconds",
+	"containers[*].readinessProbe.timeoutSeconds",
+	"containers[*].readinessProbe.successThreshold",
+	"containers[*].readinessProbe.failureThreshold",
+	"containers[*].startupProbe.exec.command",
+	"containers[*].startupProbe.httpGet.path",
+	"containers[*].startupProbe.httpGet.port",
+	"containers[*].startupProbe.httpGet.host",
+	"containers[*].startupProbe.httpGet.scheme",
+	"containers[*].startupProbe.httpGet.httpHeaders[*].name",
+	"containers[*].startupProbe.httpGet.httpHeaders[*].value",
+	"containers[*].startupProbe.tcpSocket.port",
+	"containers[*].startupProbe.tcpSocket.host",
+	"containers[*].startupProbe.initialDelaySeconds",
+	"containers[*].startupProbe.periodSeconds",
+	"containers[*].startupProbe.timeoutSeconds",
+	"containers[*].startupProbe.successThreshold",
+	"containers[*].startupProbe.failureThreshold",
 	"volumes[*].name",
 	"volumes[*].emptyDir.medium",
 	"volumes[*].emptyDir.sizeLimit",
@@ -112,9 +154,42 @@ var podSpecFields = []string{
 	"volumes[*].secret.items[*].mode",
 	"volumes[*].secret.defaultMode",
 	"volumes[*].secret.optional",
+	"containers[*].securityContext.runAsUser",
+	"containers[*].securityContext.runAsGroup",
+	"containers[*].securityContext.runAsNonRoot",
+	"containers[*].securityContext.readOnlyRootFilesystem",
+	"containers[*].securityContext.privileged",
+	"containers[*].securityContext.capabilities.add",
+	"containers[*].securityContext.capabilities.drop",
+	"containers[*].securityContext.allowPrivilegeEscalation",
+	"containers[*].securityContext.seccompProfile.type",
+	"securityContext.runAsUser",
+	"securityContext.runAsGroup",
+	"securityContext.runAsNonRoot",
+	"securityContext.fsGroup",
+	"securityContext.supplementalGroups",
+	"securityContext.seccompProfile.type",
 	"restartPolicy",
 	"terminationGracePeriodSeconds",
 	"nodeSelector",
+	"tolerations[*].key",
+	"tolerations[*].operator",
+	"tolerations[*].value",
+	"tolerations[*].effect",
+	"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+}
+
+// initContainerFields are the init container fields tug implements: those
+// of a container, without probes (Kubernetes allows none on init containers;
+// sidecar init containers, with restartPolicy, are not supported).
+func initContainerFields() []string {
+	var out []string
+	for _, f := range podSpecFields {
+		if rest, ok := strings.CutPrefix(f, "containers[*]."); ok && !strings.Contains(rest, "Probe.") {
+			out = append(out, "initContainers[*]."+rest)
+		}
+	}
+	return out
 }
 
 // supportedFieldRefs are the pod fields an env var may take its value from

@@ -19,6 +19,37 @@ const (
 	NodePortMax = 32767
 )
 
+// Service addresses (DESIGN.md).
+var (
+	// ServiceCIDR is the range cluster IPs come from.
+	ServiceCIDR = netip.MustParsePrefix("10.43.0.0/16")
+	// APIServiceIP is reserved, as Kubernetes keeps the first address of the
+	// range for its API service.
+	APIServiceIP = netip.MustParseAddr("10.43.0.1")
+	// ClusterDNSIP is reserved for the cluster DNS service.
+	ClusterDNSIP = netip.MustParseAddr("10.43.0.10")
+)
+
+// CheckClusterIP says what is wrong with a cluster IP a Service asks for, or
+// returns "" when tug can give it out.
+func CheckClusterIP(ip netip.Addr) string {
+	b := ServiceCIDR.Masked().Addr().As4()
+	host := uint32(1)<<(32-ServiceCIDR.Bits()) - 1
+	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
+	last := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	switch {
+	case !ServiceCIDR.Contains(ip):
+		return fmt.Sprintf("%s is outside the service CIDR %s; choose an address in it or leave clusterIP out", ip, ServiceCIDR)
+	case ip == ServiceCIDR.Masked().Addr() || ip == last:
+		return fmt.Sprintf("%s is the network or broadcast address of %s; choose another", ip, ServiceCIDR)
+	case ip == APIServiceIP:
+		return fmt.Sprintf("%s is reserved; choose another address or leave clusterIP out", ip)
+	case ip == ClusterDNSIP:
+		return fmt.Sprintf("%s is reserved for the cluster DNS service; choose another address or leave clusterIP out", ip)
+	}
+	return ""
+}
+
 const (
 	maxDataSize       = 1 << 20   // ConfigMap and Secret payload
 	maxAnnotationSize = 256 << 10 // all annotations of one object
@@ -35,6 +66,7 @@ func Validate(objs []Decoded) error {
 		errs = append(errs, validateObject(&objs[i])...)
 	}
 	errs = append(errs, validateSet(objs)...)
+	errs = append(errs, validatePodSecurity(objs)...)
 	return sortErrors(errs).errOrNil()
 }
 
@@ -204,6 +236,8 @@ func (c *checker) service(svc *corev1.Service) {
 	default:
 		if ip, err := netip.ParseAddr(spec.ClusterIP); err != nil || ip.Zone() != "" || ip.String() != spec.ClusterIP {
 			c.add("spec.clusterIP", "must be an IP address in canonical form, \"None\" for a headless service, or left out")
+		} else if msg := CheckClusterIP(ip); msg != "" {
+			c.add("spec.clusterIP", "%s", msg)
 		}
 	}
 	if headless && spec.Type == corev1.ServiceTypeNodePort {

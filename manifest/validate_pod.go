@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -119,7 +120,23 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 		c.add(f+".restartPolicy", "must be Always for a Deployment")
 	}
 	c.nonNegative64(f+".terminationGracePeriodSeconds", spec.TerminationGracePeriodSeconds)
+	if sc := spec.SecurityContext; sc != nil {
+		sf := f + ".securityContext"
+		c.nonNegative64(sf+".runAsUser", sc.RunAsUser)
+		c.nonNegative64(sf+".runAsGroup", sc.RunAsGroup)
+		c.nonNegative64(sf+".fsGroup", sc.FSGroup)
+		for i, g := range sc.SupplementalGroups {
+			if g < 0 {
+				c.add(sf+".supplementalGroups["+strconv.Itoa(i)+"]", "must be 0 or more")
+			}
+		}
+		if sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			c.add(sf+".runAsUser", "runAsNonRoot is true but runAsUser is 0 (root): the pod could never start")
+		}
+		c.seccomp(sf+".seccompProfile", sc.SeccompProfile)
+	}
 	c.labels(f+".nodeSelector", spec.NodeSelector)
+	c.scheduling(f, spec)
 
 	volumes := map[string]int{}
 	for i := range spec.Volumes {
@@ -142,6 +159,22 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 	}
 	names := map[string]int{}
 	portNames := map[string]string{}
+	initNames := map[string]int{}
+	for i := range spec.InitContainers {
+		cf := f + ".initContainers[" + strconv.Itoa(i) + "]"
+		ct := &spec.InitContainers[i]
+		if ct.Name == "" {
+			c.add(cf+".name", "name is required")
+		} else {
+			c.addAll(cf+".name", content.IsDNS1123Label(ct.Name))
+			if j, dup := initNames[ct.Name]; dup {
+				c.add(cf+".name", "container name %q is also used by initContainers[%d]", ct.Name, j)
+			} else {
+				initNames[ct.Name] = i
+			}
+		}
+		c.container(cf, ct, volumes, map[string]string{})
+	}
 	for i := range spec.Containers {
 		cf := f + ".containers[" + strconv.Itoa(i) + "]"
 		ct := &spec.Containers[i]
@@ -151,6 +184,9 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 			c.addAll(cf+".name", content.IsDNS1123Label(ct.Name))
 			if j, dup := names[ct.Name]; dup {
 				c.add(cf+".name", "container name %q is also used by containers[%d]", ct.Name, j)
+			}
+			if j, dup := initNames[ct.Name]; dup {
+				c.add(cf+".name", "container name %q is also used by initContainers[%d]", ct.Name, j)
 			}
 			names[ct.Name] = i
 		}
@@ -325,6 +361,153 @@ func (c *checker) container(cf string, ct *corev1.Container, volumes map[string]
 		}
 		c.relativePath(mf+".subPath", m.SubPath, false)
 	}
+	c.containerSecurity(cf+".securityContext", ct.SecurityContext)
+	c.probe(cf+".livenessProbe", ct.LivenessProbe, ct, true)
+	c.probe(cf+".readinessProbe", ct.ReadinessProbe, ct, false)
+	c.probe(cf+".startupProbe", ct.StartupProbe, ct, true)
+}
+
+// containerSecurity checks a container's securityContext.
+func (c *checker) containerSecurity(f string, sc *corev1.SecurityContext) {
+	if sc == nil {
+		return
+	}
+	c.nonNegative64(f+".runAsUser", sc.RunAsUser)
+	c.nonNegative64(f+".runAsGroup", sc.RunAsGroup)
+	if sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		c.add(f+".runAsUser", "runAsNonRoot is true but runAsUser is 0 (root): the container could never start")
+	}
+	privileged := sc.Privileged != nil && *sc.Privileged
+	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+		if privileged {
+			c.add(f+".allowPrivilegeEscalation", "cannot be false when privileged is true")
+		}
+		if caps := sc.Capabilities; caps != nil && slices.ContainsFunc(caps.Add, func(x corev1.Capability) bool {
+			return strings.EqualFold(strings.TrimPrefix(strings.ToUpper(string(x)), "CAP_"), "SYS_ADMIN")
+		}) {
+			c.add(f+".allowPrivilegeEscalation", "cannot be false when capabilities.add has SYS_ADMIN")
+		}
+	}
+	if caps := sc.Capabilities; caps != nil {
+		for _, list := range []struct {
+			name string
+			caps []corev1.Capability
+		}{{"add", caps.Add}, {"drop", caps.Drop}} {
+			for i, x := range list.caps {
+				if !validCapability(string(x)) {
+					c.add(f+".capabilities."+list.name+"["+strconv.Itoa(i)+"]",
+						"%q is not a Linux capability; use a name such as NET_BIND_SERVICE (CAP_ prefix optional) or ALL", x)
+				}
+			}
+		}
+	}
+	c.seccomp(f+".seccompProfile", sc.SeccompProfile)
+}
+
+// validCapability reports whether name is ALL or a capability name:
+// letters and underscores, with or without CAP_.
+func validCapability(name string) bool {
+	n := strings.TrimPrefix(strings.ToUpper(name), "CAP_")
+	if n == "" {
+		return false
+	}
+	for _, r := range n {
+		if (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checker) seccomp(f string, sp *corev1.SeccompProfile) {
+	if sp == nil {
+		return
+	}
+	switch sp.Type {
+	case corev1.SeccompProfileTypeRuntimeDefault, corev1.SeccompProfileTypeUnconfined:
+	case corev1.SeccompProfileTypeLocalhost:
+		c.add(f+".type", "Localhost profiles are not supported by tug yet; use RuntimeDefault (tug's default) or Unconfined")
+	default:
+		c.add(f+".type", "must be RuntimeDefault or Unconfined")
+	}
+}
+
+// probe checks a liveness, readiness or startup probe the way the API
+// server does; a zero timing field takes Kubernetes' default. successOnce is
+// set for liveness and startup probes, whose successThreshold must be 1.
+func (c *checker) probe(f string, p *corev1.Probe, ct *corev1.Container, successOnce bool) {
+	if p == nil {
+		return
+	}
+	for _, fld := range []struct {
+		name string
+		v    int32
+	}{
+		{"initialDelaySeconds", p.InitialDelaySeconds},
+		{"periodSeconds", p.PeriodSeconds},
+		{"timeoutSeconds", p.TimeoutSeconds},
+		{"successThreshold", p.SuccessThreshold},
+		{"failureThreshold", p.FailureThreshold},
+	} {
+		if fld.v < 0 {
+			c.add(f+"."+fld.name, "must be 0 or more (0 or left out: the Kubernetes default)")
+		}
+	}
+	if successOnce && p.SuccessThreshold > 1 {
+		c.add(f+".successThreshold", "must be 1 for liveness and startup probes")
+	}
+	var handlers []string
+	if e := p.Exec; e != nil {
+		handlers = append(handlers, "exec")
+		if len(e.Command) == 0 {
+			c.add(f+".exec.command", "command is required")
+		}
+	}
+	if g := p.HTTPGet; g != nil {
+		handlers = append(handlers, "httpGet")
+		c.probePort(f+".httpGet.port", g.Port, ct)
+		switch g.Scheme {
+		case "", corev1.URISchemeHTTP, corev1.URISchemeHTTPS:
+		default:
+			c.add(f+".httpGet.scheme", "must be HTTP or HTTPS")
+		}
+		if g.Path != "" && !strings.HasPrefix(g.Path, "/") {
+			c.add(f+".httpGet.path", "must be an absolute path (start with /)")
+		}
+		for i, h := range g.HTTPHeaders {
+			c.addAll(f+".httpGet.httpHeaders["+strconv.Itoa(i)+"].name", validation.IsHTTPHeaderName(h.Name))
+		}
+	}
+	if s := p.TCPSocket; s != nil {
+		handlers = append(handlers, "tcpSocket")
+		c.probePort(f+".tcpSocket.port", s.Port, ct)
+	}
+	switch len(handlers) {
+	case 0:
+		c.add(f, "a probe needs one of exec, httpGet or tcpSocket")
+	case 1:
+	default:
+		c.add(f, "a probe may have only one of exec, httpGet or tcpSocket, not %s", strings.Join(handlers, " and "))
+	}
+}
+
+// probePort checks a probe's port: a number, or the name of one of the
+// container's ports.
+func (c *checker) probePort(f string, port intstr.IntOrString, ct *corev1.Container) {
+	if port.Type == intstr.Int {
+		c.addAll(f, validation.IsValidPortNum(int(port.IntVal)))
+		return
+	}
+	if errs := validation.IsValidPortName(port.StrVal); len(errs) > 0 {
+		c.addAll(f, errs)
+		return
+	}
+	for _, p := range ct.Ports {
+		if p.Name == port.StrVal {
+			return
+		}
+	}
+	c.add(f, "container %q has no port named %q; name one in ports[*].name or give the number", ct.Name, port.StrVal)
 }
 
 func (c *checker) envSource(ef string, e *corev1.EnvVar) {

@@ -183,6 +183,19 @@ func TestValidate(t *testing.T) {
 			{File: "c.yaml", Line: 7, Object: "Service default/c", Field: "spec.clusterIP", Msg: "canonical form"},
 		},
 	}, {
+		name: "cluster IPs outside the CIDR or reserved",
+		files: map[string]string{
+			"a.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  clusterIP: 10.44.0.5\n  ports:\n  - {port: 80}\n",
+			"b.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\nspec:\n  clusterIP: 10.43.0.10\n  ports:\n  - {port: 80}\n",
+			"c.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: c\nspec:\n  clusterIP: 10.43.0.1\n  ports:\n  - {port: 80}\n",
+			"d.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: d\nspec:\n  clusterIP: 10.43.8.8\n  ports:\n  - {port: 80}\n",
+		},
+		want: []wantErr{
+			{File: "a.yaml", Line: 6, Object: "Service default/a", Field: "spec.clusterIP", Msg: "outside the service CIDR 10.43.0.0/16"},
+			{File: "b.yaml", Line: 6, Object: "Service default/b", Field: "spec.clusterIP", Msg: "reserved for the cluster DNS service"},
+			{File: "c.yaml", Line: 6, Object: "Service default/c", Field: "spec.clusterIP", Msg: "is reserved"},
+		},
+	}, {
 		name:  "secret type needs keys; key names shown",
 		files: map[string]string{"a.yaml": strings.Replace(sec, "stringData:", "type: kubernetes.io/tls\nstringData:\n  bad key: x", 1)},
 		want: []wantErr{

@@ -62,6 +62,7 @@ type Agent struct {
 	podsDir string
 	backoff backoff.Policy
 	host    hostInfo
+	probes  *prober
 
 	wakeCh chan struct{}
 	wg     sync.WaitGroup
@@ -107,7 +108,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(podsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("nodeagent: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "nodeagent", "node", cfg.NodeName),
 		clock:    cfg.Clock,
@@ -117,7 +118,9 @@ func New(cfg Config) (*Agent, error) {
 		wakeCh:   make(chan struct{}, 1),
 		busy:     map[types.UID]bool{},
 		failures: map[types.UID]Failure{},
-	}, nil
+	}
+	a.probes = newProber(a.log, a.clock, a.wake, a.execProbe)
+	return a, nil
 }
 
 const heartbeatPeriod = 10 * time.Second
@@ -139,6 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.watchExits(ctx)
 	}()
 	defer a.wg.Wait()
+	defer a.probes.stop()
 
 	resync := time.NewTicker(a.cfg.Resync)
 	defer resync.Stop()
@@ -233,6 +237,12 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 		return 0, err
 	}
 	now := a.clock()
+	podIPs := make(map[string]string, len(obs.sandboxes))
+	for uid, ip := range obs.sandboxes {
+		podIPs[string(uid)] = ip
+	}
+	a.probes.sync(ctx, pods, obs.containers, podIPs)
+	probes := a.probes.states()
 
 	a.mu.Lock()
 	busy := make(map[types.UID]bool, len(a.busy))
@@ -268,6 +278,7 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 		Failures:   failures,
 		Busy:       busy,
 		Configs:    configs,
+		Probes:     probes,
 		Now:        now,
 		Backoff:    a.backoff,
 	})
@@ -292,6 +303,7 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 			Containers: byPod[pod.UID],
 			PodIP:      obs.sandboxes[pod.UID],
 			HostIP:     a.cfg.NodeIP,
+			Probes:     probes,
 			Now:        now,
 			Backoff:    a.backoff,
 		}

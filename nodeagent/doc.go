@@ -60,6 +60,53 @@
 // spec, or whose image the spec changed, is stopped, removed and (for a new
 // image) created again with restart count 0.
 //
+// # Init containers
+//
+// Init containers run one at a time, in order, each in the pod's network
+// namespace with the pod's volumes; the next starts once the previous one
+// exited 0, and the containers start once all have. A failed init container
+// is restarted with the usual back-off (restartPolicy Always acts as
+// OnFailure), and under Never the pod fails. Their exited containers are
+// kept until the pod goes, so that a restarted agent finds the pod
+// initialized. Status: initContainerStatuses (ready once exited 0), the
+// Initialized condition (False, naming the incomplete ones, until then),
+// phase Pending and the containers Waiting/PodInitializing meanwhile.
+//
+// # Security
+//
+// The container's securityContext over the pod's (security.go): runAsUser
+// (the image's /etc/passwd gives the group unless runAsGroup does),
+// runAsGroup, fsGroup and supplementalGroups as extra groups, fsGroup also
+// owning the pod's emptyDir, configMap and secret volumes (group read,
+// write for emptyDir, setgid directories, as the kubelet); runAsNonRoot
+// checked against runAsUser or the image's user before the container is
+// created (CreateContainerConfigError, with the kubelet's message);
+// readOnlyRootFilesystem; capabilities add/drop over containerd's default
+// set (ALL understood); allowPrivilegeEscalation false as no_new_privs;
+// privileged (every capability, host devices, writable /sys, no masked
+// paths, no seccomp). Every other container gets containerd's default
+// seccomp profile (contrib/seccomp) unless seccompProfile says Unconfined:
+// tug is RuntimeDefault by default, stricter than Kubernetes.
+//
+// # Probes
+//
+// Liveness, readiness and startup probes (exec through containerd's
+// task.Exec in the container; httpGet and tcpSocket to the pod IP from the
+// agent's own network namespace, the node's side of the bridge) run on
+// goroutines of their own, one per probe per container run, started and
+// stopped by each pass for the running containers (package probe holds the
+// rules and the pure state machine). Their results live in memory, as in
+// the kubelet: a restarted agent reports a container with a readiness probe
+// unready until the probe passes again. A startup probe gates the other
+// two; readiness sets the container's ready flag and so the pod's
+// ContainersReady and Ready conditions (from which the reconciler builds
+// Endpoints). A failed liveness or startup probe makes the planner kill the
+// run (ActKillUnhealthy: recorded in the tug.dev/probe-killed label, then
+// SIGTERM and SIGKILL after the grace period); the restart policy then
+// applies with the usual back-off, except that OnFailure restarts a killed
+// container whatever its exit code, as the kubelet does. A probe's change
+// of result wakes the loop.
+//
 // # Files
 //
 //	<DataDir>/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log   written by the shim (cio.LogFile)

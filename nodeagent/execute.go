@@ -51,6 +51,8 @@ func (a *Agent) execute(ctx context.Context, p PodPlan) error {
 			err = a.startContainer(ctx, p.Pod, act.Container)
 		case ActRestartContainer:
 			err = a.restartContainer(ctx, p.Pod, act.Container, act.ExitedAt)
+		case ActKillUnhealthy:
+			err = a.killUnhealthy(ctx, p.Pod, act)
 		default:
 			err = fmt.Errorf("unknown action %q", act.Kind)
 		}
@@ -134,9 +136,19 @@ func (a *Agent) setupVolumes(pod *corev1.Pod) error {
 	if err != nil {
 		return &actionError{reason: "FailedMount", err: err}
 	}
+	var fsGroup *int64
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		fsGroup = sc.FSGroup
+	}
 	for _, v := range vols {
 		if err := volume.Setup(a.podDir(pod), v); err != nil {
 			return &actionError{reason: "FailedMount", err: err}
+		}
+		if fsGroup != nil {
+			dir := volume.Dir(a.podDir(pod), v.Name)
+			if err := setVolumeOwnership(dir, *fsGroup, v.Kind != volume.EmptyDir); err != nil {
+				return &actionError{reason: "FailedMount", err: fmt.Errorf("volume %q: fsGroup %d: %w", v.Name, *fsGroup, err)}
+			}
 		}
 	}
 	return nil
@@ -167,6 +179,11 @@ func specOf(pod *corev1.Pod, name string) (*corev1.Container, error) {
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == name {
 			return &pod.Spec.Containers[i], nil
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i], nil
 		}
 	}
 	return nil, fmt.Errorf("container %q is not in the pod spec", name)
@@ -254,6 +271,11 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 	if err != nil {
 		return nil, &actionError{container: name, reason: "CreateContainerError", err: fmt.Errorf("container %q: image %q config: %w", name, spec.Image, err)}
 	}
+	sec := securityOf(pod, spec)
+	podID := pod.Name + "_" + pod.Namespace + "(" + string(pod.UID) + ")"
+	if err := verifyNonRoot(sec, imgSpec.Config.User, podID, name); err != nil {
+		return nil, &actionError{container: name, reason: "CreateContainerConfigError", err: err}
+	}
 	src, err := a.sources(pod.Namespace)
 	if err != nil {
 		return nil, err
@@ -289,6 +311,7 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 		specOpts = append(specOpts, oci.WithProcessCwd(spec.WorkingDir))
 	}
 	specOpts = append(specOpts, resourceOpts(spec)...)
+	specOpts = append(specOpts, securityOpts(sec)...) // last: seccomp follows the capabilities
 
 	now := a.clock()
 	labels := map[string]string{
@@ -380,6 +403,30 @@ func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name stri
 	a.log.Info("container restarted", "pod", pod.Namespace+"/"+pod.Name, "container", name,
 		"restartCount", restarts, "lastExitCode", obs.ExitCode)
 	return nil
+}
+
+// killUnhealthy stops the run of a container that failed its liveness or
+// startup probe, after recording it in the container's labels. A stale plan
+// (the container runs a newer run) does nothing.
+func (a *Agent) killUnhealthy(ctx context.Context, pod *corev1.Pod, act Action) error {
+	id := ContainerID(pod.UID, act.Container)
+	cont, err := a.cfg.Client.LoadContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("container %q: load: %w", act.Container, err)
+	}
+	labels, err := cont.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("container %q: labels: %w", act.Container, err)
+	}
+	if !parseTime(labels[labelStartedAt]).Equal(act.StartedAt) {
+		return nil
+	}
+	if _, err := cont.SetLabels(ctx, map[string]string{labelProbeKilled: formatTime(act.StartedAt)}); err != nil {
+		return fmt.Errorf("container %q: record probe kill: %w", act.Container, err)
+	}
+	a.log.Info("container unhealthy; killing it", "pod", pod.Namespace+"/"+pod.Name, "container", act.Container,
+		"reason", act.Message, "grace", act.Grace)
+	return a.stopContainer(ctx, id, act.Grace)
 }
 
 // stopContainers stops the tasks of ids concurrently: SIGTERM, then SIGKILL

@@ -40,7 +40,7 @@ func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts *corev1.Po
 	case opts.Timestamps:
 		return nil, fmt.Errorf("pod %s/%s: logs: timestamps are not supported by tug (logs carry no timestamps)", namespace, pod)
 	}
-	dir, uid, names, err := a.findPodDir(namespace, pod)
+	dir, uid, names, inits, err := a.findPodDir(namespace, pod)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts *corev1.Po
 			return nil, fmt.Errorf("pod %s/%s: a container name must be specified, choose one of: %v", namespace, pod, names)
 		}
 		name = names[0]
-	} else if !slices.Contains(names, name) {
+	} else if !slices.Contains(names, name) && !slices.Contains(inits, name) {
 		return nil, fmt.Errorf("pod %s/%s: container %q: %w (containers: %v)", namespace, pod, name, ErrLogNotFound, names)
 	}
 	runs := logRuns(filepath.Join(dir, name))
@@ -117,19 +117,23 @@ func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts *corev1.Po
 // findPodDir locates the directory of a pod: the one of the stored pod's
 // UID, else the only directory with that namespace and name. It returns the
 // container names (from the spec, else from the directory).
-func (a *Agent) findPodDir(namespace, pod string) (string, types.UID, []string, error) {
+// Init containers' names come apart: they are never the default.
+func (a *Agent) findPodDir(namespace, pod string) (string, types.UID, []string, []string, error) {
 	if obj, err := a.cfg.Store.Get(manifest.Key{Kind: manifest.KindPod, Namespace: namespace, Name: pod}); err == nil {
 		if p, ok := obj.(*corev1.Pod); ok {
-			var names []string
+			var names, inits []string
 			for _, c := range p.Spec.Containers {
 				names = append(names, c.Name)
 			}
-			return a.podDir(p), p.UID, names, nil
+			for _, c := range p.Spec.InitContainers {
+				inits = append(inits, c.Name)
+			}
+			return a.podDir(p), p.UID, names, inits, nil
 		}
 	}
 	matches, _ := filepath.Glob(filepath.Join(a.podsDir, namespace+"_"+pod+"_*"))
 	if len(matches) != 1 {
-		return "", "", nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, ErrLogNotFound)
+		return "", "", nil, nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, ErrLogNotFound)
 	}
 	dir := matches[0]
 	uid := types.UID(dir[strings.LastIndexByte(dir, '_')+1:])
@@ -140,7 +144,7 @@ func (a *Agent) findPodDir(namespace, pod string) (string, types.UID, []string, 
 			names = append(names, e.Name())
 		}
 	}
-	return dir, uid, names, nil
+	return dir, uid, names, nil, nil
 }
 
 // logRuns lists the restart counts that have a log file in dir, ascending.

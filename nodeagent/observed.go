@@ -29,6 +29,7 @@ const (
 	labelLastExitCode   = "tug.dev/last-exit-code"   // previous task's exit code
 	labelLastStartedAt  = "tug.dev/last-started-at"  // previous task's start
 	labelLastFinishedAt = "tug.dev/last-finished-at" // previous task's exit
+	labelProbeKilled    = "tug.dev/probe-killed"     // started-at of the run a failed liveness or startup probe killed
 )
 
 // TaskState is the state of a container's task as containerd reports it.
@@ -65,6 +66,7 @@ type Container struct {
 	StartedAt    time.Time    // start of the current (or last) task
 	Last         *Termination // the run before the current task
 	Backoff      backoff.State
+	ProbeKilled  bool // the current (or last) run was killed by a failed liveness or startup probe
 
 	Task     TaskState
 	Pid      uint32
@@ -96,6 +98,9 @@ func containerFromLabels(id string, l map[string]string) (Container, bool) {
 		Image:        l[labelImage],
 		ImageID:      l[labelImageID],
 		StartedAt:    parseTime(l[labelStartedAt]),
+	}
+	if killed := parseTime(l[labelProbeKilled]); !killed.IsZero() && killed.Equal(c.StartedAt) {
+		c.ProbeKilled = true
 	}
 	c.RestartCount, _ = strconv.Atoi(l[LabelRestartCount])
 	c.Grace, _ = time.ParseDuration(l[labelGrace])

@@ -40,6 +40,12 @@ const (
 	// labels (restart count, back-off, last state), deletes the exited task
 	// and starts a new one with a new log file.
 	ActRestartContainer ActionKind = "RestartContainer"
+	// ActKillUnhealthy records in the container's labels that its current
+	// run failed its liveness or startup probe, then stops its task
+	// (SIGTERM, SIGKILL after Grace); the restart policy then applies, as
+	// for any exit, except that OnFailure restarts it whatever its exit
+	// code (as the kubelet does).
+	ActKillUnhealthy ActionKind = "KillUnhealthy"
 )
 
 // Action is one step of a pod's plan.
@@ -49,6 +55,8 @@ type Action struct {
 	ContainerIDs []string      // StopContainers, RemoveContainers
 	Grace        time.Duration // StopContainers
 	ExitedAt     time.Time     // RestartContainer: the exit being answered
+	StartedAt    time.Time     // KillUnhealthy: the run to kill
+	Message      string        // KillUnhealthy: the probe's failure
 }
 
 // Failure is the last failed attempt at a pod's actions, kept by the agent
@@ -80,6 +88,7 @@ type Input struct {
 	Failures   map[types.UID]Failure // last failure per pod
 	Busy       map[types.UID]bool    // pods whose actions are still running
 	Configs    bool                  // ConfigMaps or Secrets changed since the last pass
+	Probes     map[string]ProbeState // probe results per container ID
 	Now        time.Time
 	Backoff    backoff.Policy
 }
@@ -209,6 +218,9 @@ func planPod(in Input, pod *corev1.Pod, cs []Container) PodPlan {
 	// Containers the spec no longer has, or whose image the spec changed,
 	// are replaced: stopped and removed first, then started afresh.
 	inSpec := map[string]string{}
+	for _, c := range pod.Spec.InitContainers {
+		inSpec[c.Name] = c.Image
+	}
 	for _, c := range pod.Spec.Containers {
 		inSpec[c.Name] = c.Image
 	}
@@ -228,20 +240,54 @@ func planPod(in Input, pod *corev1.Pod, cs []Container) PodPlan {
 
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	var starts []Action
-	for _, spec := range pod.Spec.Containers {
+	requeue := func(wait time.Duration) {
+		if wait > 0 && (p.RequeueAfter == 0 || wait < p.RequeueAfter) {
+			p.RequeueAfter = wait
+		}
+	}
+	// Init containers run one at a time, in order; the containers start
+	// once every init container has exited 0.
+	initialized := true
+	for _, spec := range pod.Spec.InitContainers {
 		if terminal {
+			break
+		}
+		obs := byName[spec.Name]
+		d, done := decideInit(pod.Spec.RestartPolicy, obs, in.Now, in.Backoff)
+		if done {
+			continue
+		}
+		initialized = false
+		switch {
+		case d.start:
+			starts = append(starts, Action{Kind: ActStartContainer, Container: spec.Name})
+		case d.restart:
+			starts = append(starts, Action{Kind: ActRestartContainer, Container: spec.Name, ExitedAt: obs.ExitedAt})
+		default:
+			requeue(d.wait)
+		}
+		break
+	}
+	for _, spec := range pod.Spec.Containers {
+		if terminal || !initialized {
 			break // a finished pod never runs again
 		}
-		d := decide(pod, byName[spec.Name], in.Now, in.Backoff)
+		obs := byName[spec.Name]
+		if obs != nil && obs.Task == TaskRunning {
+			if ps, ok := in.Probes[obs.ID]; ok && ps.Unhealthy != "" && ps.StartedAt.Equal(obs.StartedAt) {
+				p.Actions = append(p.Actions, Action{Kind: ActKillUnhealthy, Container: spec.Name, ContainerIDs: []string{obs.ID},
+					Grace: gracePeriodOf(pod), StartedAt: obs.StartedAt, Message: ps.Unhealthy})
+			}
+			continue
+		}
+		d := decide(pod, obs, in.Now, in.Backoff)
 		switch {
 		case d.start:
 			starts = append(starts, Action{Kind: ActStartContainer, Container: spec.Name})
 		case d.restart:
 			starts = append(starts, Action{Kind: ActRestartContainer, Container: spec.Name, ExitedAt: byName[spec.Name].ExitedAt})
 		case d.wait > 0:
-			if p.RequeueAfter == 0 || d.wait < p.RequeueAfter {
-				p.RequeueAfter = d.wait
-			}
+			requeue(d.wait)
 		}
 	}
 	_, hasSandbox := in.Sandboxes[pod.UID]
@@ -280,7 +326,8 @@ func decide(pod *corev1.Pod, obs *Container, now time.Time, bp backoff.Policy) d
 	case TaskNone, TaskCreated:
 		return decision{start: true}
 	case TaskStopped:
-		if !restarts(pod.Spec.RestartPolicy, obs.ExitCode) {
+		if !restarts(pod.Spec.RestartPolicy, obs.ExitCode) &&
+			!(obs.ProbeKilled && pod.Spec.RestartPolicy != corev1.RestartPolicyNever) {
 			return decision{}
 		}
 		if exitRecorded(*obs) {
@@ -292,6 +339,34 @@ func decide(pod *corev1.Pod, obs *Container, now time.Time, bp backoff.Policy) d
 		return decision{restart: true}
 	}
 	return decision{}
+}
+
+// decideInit applies the init-container rules to one init container (obs
+// nil: not created yet): done once it exited 0; a failure is restarted with
+// back-off unless the policy is Never (Always counts as OnFailure).
+func decideInit(policy corev1.RestartPolicy, obs *Container, now time.Time, bp backoff.Policy) (decision, bool) {
+	if obs == nil {
+		return decision{start: true}, false
+	}
+	switch obs.Task {
+	case TaskNone, TaskCreated:
+		return decision{start: true}, false
+	case TaskStopped:
+		if obs.ExitCode == 0 {
+			return decision{}, true
+		}
+		if policy == corev1.RestartPolicyNever {
+			return decision{}, false
+		}
+		if exitRecorded(*obs) {
+			return decision{restart: true}, false
+		}
+		if wait := bp.Wait(obs.Backoff, obs.ExitedAt, now); wait > 0 {
+			return decision{wait: wait}, false
+		}
+		return decision{restart: true}, false
+	}
+	return decision{}, false
 }
 
 // restarts reports whether policy restarts a container that exited with

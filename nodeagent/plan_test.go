@@ -42,6 +42,20 @@ func deleting(grace int64) podOpt {
 	}
 }
 
+func withInits(p *corev1.Pod) {
+	p.Spec.InitContainers = []corev1.Container{{Name: "init1", Image: "tug.local/hello:v1"}, {Name: "init2", Image: "tug.local/hello:v1"}}
+}
+
+func withLiveness(p *corev1.Pod) {
+	p.Spec.Containers = p.Spec.Containers[:1]
+	p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{}}}
+}
+
+func probeKilled(c Container) Container {
+	c.ProbeKilled = true
+	return c
+}
+
 func running(uid types.UID, name string) Container {
 	return Container{ID: ContainerID(uid, name), PodUID: uid, Name: name, Task: TaskRunning, StartedAt: t0.Add(-time.Hour)}
 }
@@ -205,6 +219,71 @@ func TestPlan(t *testing.T) {
 			in: Input{Pods: []*corev1.Pod{testPod("a", oneContainer)}, Now: now, Configs: true,
 				Failures: map[types.UID]Failure{"a": {Reason: "CreateContainerConfigError", At: now, Attempts: 1}}},
 			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActSetupSandbox}, {Kind: ActStartContainer, Container: "app"}}}},
+		},
+		{
+			name: "failed liveness probe of the current run: kill it",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withLiveness)}, Sandboxes: sb("a"), Containers: []Container{running("a", "app")},
+				Probes: map[string]ProbeState{"a-app": {StartedAt: t0.Add(-time.Hour), Unhealthy: "Liveness probe failed: 503"}}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActKillUnhealthy, Container: "app", ContainerIDs: []string{"a-app"},
+				Grace: DefaultGracePeriod, StartedAt: t0.Add(-time.Hour), Message: "Liveness probe failed: 503"}}}},
+		},
+		{
+			name: "failed probe of an older run: nothing",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withLiveness)}, Sandboxes: sb("a"), Containers: []Container{running("a", "app")},
+				Probes: map[string]ProbeState{"a-app": {StartedAt: t0.Add(-2 * time.Hour), Unhealthy: "Liveness probe failed: 503"}}},
+		},
+		{
+			name: "OnFailure restarts a probe-killed container that exited 0",
+			in: Input{Pods: []*corev1.Pod{testPod("a", oneContainer, withPolicy(corev1.RestartPolicyOnFailure))}, Sandboxes: sb("a"),
+				Containers: []Container{probeKilled(exited("a", "app", 0, now))}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActRestartContainer, Container: "app", ExitedAt: now}}}},
+		},
+		{
+			name: "Never does not restart a probe-killed container",
+			in: Input{Pods: []*corev1.Pod{testPod("a", oneContainer, withPolicy(corev1.RestartPolicyNever))}, Sandboxes: sb("a"),
+				Containers: []Container{probeKilled(exited("a", "app", 137, now))}},
+		},
+		{
+			name: "init containers: the first one starts alone, with the sandbox",
+			in:   Input{Pods: []*corev1.Pod{testPod("a", withInits)}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActSetupSandbox}, {Kind: ActStartContainer, Container: "init1"}}}},
+		},
+		{
+			name: "init containers: a running one is waited for",
+			in:   Input{Pods: []*corev1.Pod{testPod("a", withInits)}, Sandboxes: sb("a"), Containers: []Container{running("a", "init1")}},
+		},
+		{
+			name: "init containers: the next one after an exit 0",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withInits)}, Sandboxes: sb("a"),
+				Containers: []Container{exited("a", "init1", 0, now)}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActStartContainer, Container: "init2"}}}},
+		},
+		{
+			name: "init containers: all done, the containers start",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withInits)}, Sandboxes: sb("a"),
+				Containers: []Container{exited("a", "init1", 0, now), exited("a", "init2", 0, now)}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActStartContainer, Container: "app"}, {Kind: ActStartContainer, Container: "side"}}}},
+		},
+		{
+			name: "init containers: a failure restarts (Always acts as OnFailure)",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withInits)}, Sandboxes: sb("a"),
+				Containers: []Container{exited("a", "init1", 0, now), exited("a", "init2", 1, now)}},
+			want: []PodPlan{{UID: "a", Actions: []Action{{Kind: ActRestartContainer, Container: "init2", ExitedAt: now}}}},
+		},
+		{
+			name: "init containers: a failure backs off",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withInits)}, Sandboxes: sb("a"),
+				Containers: []Container{exited("a", "init1", 0, now), func() Container {
+					c := inBackoff
+					c.Name, c.ID = "init2", "a-init2"
+					return c
+				}()}},
+			want: []PodPlan{{UID: "a", RequeueAfter: 8 * time.Second}},
+		},
+		{
+			name: "init containers: Never leaves a failure alone",
+			in: Input{Pods: []*corev1.Pod{testPod("a", withInits, withPolicy(corev1.RestartPolicyNever))}, Sandboxes: sb("a"),
+				Containers: []Container{exited("a", "init1", 2, now)}},
 		},
 		{
 			name: "a config change refreshes projected volumes",

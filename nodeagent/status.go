@@ -18,6 +18,7 @@ type StatusInput struct {
 	PodIP      string      // empty until the network is set up
 	HostIP     string
 	Failure    *Failure
+	Probes     map[string]ProbeState // probe results per container ID
 	Now        time.Time
 	Backoff    backoff.Policy
 }
@@ -50,20 +51,47 @@ func PodStatus(in StatusInput) corev1.PodStatus {
 	for i := range in.Containers {
 		byName[in.Containers[i].Name] = &in.Containers[i]
 	}
-	for _, spec := range pod.Spec.Containers {
+	for _, spec := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		if c := byName[spec.Name]; c != nil && c.Image != "" && c.Image != spec.Image {
 			delete(byName, spec.Name) // being replaced
 		}
 	}
+	// Init containers: done once exited 0, in order.
+	var incomplete []string
+	initFailed := false
+	for _, spec := range pod.Spec.InitContainers {
+		cs := initContainerStatus(in, spec, byName[spec.Name])
+		if !cs.Ready {
+			incomplete = append(incomplete, spec.Name)
+		}
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+			initFailed = true
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+	}
+	initialized := len(incomplete) == 0
 	var unready []string
 	for _, spec := range pod.Spec.Containers {
-		cs := containerStatus(in, spec, byName[spec.Name])
+		var cs corev1.ContainerStatus
+		if initialized || byName[spec.Name] != nil {
+			cs = containerStatus(in, spec, byName[spec.Name])
+		} else {
+			cs = corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: new(bool),
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}
+		}
 		if !cs.Ready {
 			unready = append(unready, spec.Name)
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
-	st.Phase = phase(pod.Spec.RestartPolicy, st.ContainerStatuses)
+	switch {
+	case initialized:
+		st.Phase = phase(pod.Spec.RestartPolicy, st.ContainerStatuses)
+	case initFailed && pod.Spec.RestartPolicy == corev1.RestartPolicyNever:
+		st.Phase = corev1.PodFailed // an init container failed for good
+	default:
+		st.Phase = corev1.PodPending
+	}
 	if cur.Phase == corev1.PodSucceeded || cur.Phase == corev1.PodFailed {
 		st.Phase = cur.Phase // terminal phases never change
 	}
@@ -85,11 +113,62 @@ func PodStatus(in StatusInput) corev1.PodStatus {
 		}
 	}
 	st.Conditions = append(st.Conditions,
-		condition(cur, corev1.PodInitialized, corev1.ConditionTrue, "", "", now),
+		initCondition(cur, incomplete, st.Phase, now),
 		condition(cur, corev1.ContainersReady, ready, reason, message, now),
 		condition(cur, corev1.PodReady, ready, reason, message, now),
 	)
 	return st
+}
+
+// initCondition is the Initialized condition: False, naming the init
+// containers that have not exited 0 yet, until they all have.
+func initCondition(cur corev1.PodStatus, incomplete []string, ph corev1.PodPhase, now time.Time) corev1.PodCondition {
+	if len(incomplete) == 0 {
+		return condition(cur, corev1.PodInitialized, corev1.ConditionTrue, "", "", now)
+	}
+	reason := "ContainersNotInitialized"
+	if ph == corev1.PodFailed || ph == corev1.PodSucceeded {
+		reason = "PodCompleted"
+	}
+	return condition(cur, corev1.PodInitialized, corev1.ConditionFalse, reason,
+		fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " ")), now)
+}
+
+// initContainerStatus is the status of an init container: ready once it
+// exited 0; a failure waits in CrashLoopBackOff per the back-off unless the
+// restart policy is Never.
+func initContainerStatus(in StatusInput, spec corev1.Container, obs *Container) corev1.ContainerStatus {
+	if obs == nil || obs.Task != TaskStopped {
+		cs := containerStatus(in, spec, obs)
+		cs.Ready = false // running is not done
+		return cs
+	}
+	cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: new(bool),
+		ContainerID: "containerd://" + obs.ID, ImageID: obs.ImageID, RestartCount: int32(obs.RestartCount)}
+	if obs.Last != nil {
+		cs.LastTerminationState.Terminated = terminated(obs.ID, *obs.Last)
+	}
+	exit := terminated(obs.ID, Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt})
+	failed := in.Failure != nil && in.Failure.Container == spec.Name
+	d, done := decideInit(in.Pod.Spec.RestartPolicy, obs, in.Now, in.Backoff)
+	switch {
+	case done:
+		cs.State.Terminated = exit
+		cs.Ready = true
+	case failed:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: in.Failure.Reason, Message: in.Failure.Message}
+		cs.LastTerminationState.Terminated = exit
+	case d.wait > 0:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{
+			Reason: "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+				obs.Backoff.Delay, spec.Name, in.Pod.Name, in.Pod.Namespace, in.Pod.UID),
+		}
+		cs.LastTerminationState.Terminated = exit
+	default:
+		cs.State.Terminated = exit
+	}
+	return cs
 }
 
 func condition(cur corev1.PodStatus, typ corev1.PodConditionType, status corev1.ConditionStatus, reason, message string, now time.Time) corev1.PodCondition {
@@ -128,8 +207,14 @@ func containerStatus(in StatusInput, spec corev1.Container, obs *Container) core
 	switch obs.Task {
 	case TaskRunning:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(obs.StartedAt.Truncate(time.Second))}
-		cs.Ready = true
-		*cs.Started = true
+		// Without results for this run yet, a container with a startup
+		// probe is not started and one with a readiness probe not ready.
+		ps, ok := in.Probes[obs.ID]
+		if !ok || !ps.StartedAt.Equal(obs.StartedAt) {
+			ps = ProbeState{}
+		}
+		*cs.Started = spec.StartupProbe == nil || ps.Started
+		cs.Ready = *cs.Started && (spec.ReadinessProbe == nil || ps.Ready)
 	case TaskStopped:
 		exit := Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt}
 		d := decide(in.Pod, obs, in.Now, in.Backoff)

@@ -25,14 +25,42 @@ func TestPodStatusPhaseAndStates(t *testing.T) {
 		lastExit            *int32
 	}
 	one := int32(1)
+	withReadiness := func(p *corev1.Pod) {
+		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{}}}
+	}
+	withStartup := func(p *corev1.Pod) {
+		p.Spec.Containers[0].StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{}}}
+	}
+	run := running("a", "app").StartedAt
 	tests := []struct {
-		name  string
-		pod   *corev1.Pod
-		obs   []Container
-		fail  *Failure
-		phase corev1.PodPhase
-		want  []cs
+		name   string
+		pod    *corev1.Pod
+		obs    []Container
+		fail   *Failure
+		probes map[string]ProbeState
+		phase  corev1.PodPhase
+		want   []cs
 	}{
+		{
+			name: "readiness probe without a result yet: unready", pod: testPod("a", oneContainer, withReadiness),
+			obs: []Container{running("a", "app")}, phase: corev1.PodRunning,
+			want: []cs{{running: true}},
+		},
+		{
+			name: "readiness probe succeeded", pod: testPod("a", oneContainer, withReadiness),
+			obs: []Container{running("a", "app")}, probes: map[string]ProbeState{"a-app": {StartedAt: run, Started: true, Ready: true}},
+			phase: corev1.PodRunning, want: []cs{{running: true, ready: true}},
+		},
+		{
+			name: "readiness result of an older run is ignored", pod: testPod("a", oneContainer, withReadiness),
+			obs: []Container{running("a", "app")}, probes: map[string]ProbeState{"a-app": {StartedAt: run.Add(-time.Minute), Started: true, Ready: true}},
+			phase: corev1.PodRunning, want: []cs{{running: true}},
+		},
+		{
+			name: "startup probe pending gates readiness", pod: testPod("a", oneContainer, withStartup),
+			obs: []Container{running("a", "app")}, probes: map[string]ProbeState{"a-app": {StartedAt: run, Ready: true}},
+			phase: corev1.PodRunning, want: []cs{{running: true}},
+		},
 		{
 			name: "nothing yet", pod: testPod("a"), phase: corev1.PodPending,
 			want: []cs{{waiting: "ContainerCreating"}, {waiting: "ContainerCreating"}},
@@ -85,7 +113,7 @@ func TestPodStatusPhaseAndStates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := PodStatus(StatusInput{Pod: tt.pod, Containers: tt.obs, PodIP: "10.42.0.3", HostIP: "127.0.0.1", Failure: tt.fail, Now: now, Backoff: backoff.Default})
+			st := PodStatus(StatusInput{Pod: tt.pod, Containers: tt.obs, PodIP: "10.42.0.3", HostIP: "127.0.0.1", Failure: tt.fail, Probes: tt.probes, Now: now, Backoff: backoff.Default})
 			if st.Phase != tt.phase {
 				t.Errorf("phase = %s, want %s", st.Phase, tt.phase)
 			}
@@ -162,5 +190,81 @@ func TestPodStatusStable(t *testing.T) {
 				t.Errorf("Initialized moved to %v", c.LastTransitionTime)
 			}
 		}
+	}
+}
+
+func TestPodStatusInitContainers(t *testing.T) {
+	now := t0
+	type want struct {
+		phase       corev1.PodPhase
+		initialized corev1.ConditionStatus
+		initMsg     string
+		inits       []string // state per init container: reason, with "+" when ready
+		containers  []string
+	}
+	state := func(cs corev1.ContainerStatus) string {
+		r := ""
+		switch {
+		case cs.State.Waiting != nil:
+			r = cs.State.Waiting.Reason
+		case cs.State.Running != nil:
+			r = "Running"
+		case cs.State.Terminated != nil:
+			r = cs.State.Terminated.Reason
+		}
+		if cs.Ready {
+			r += "+"
+		}
+		return r
+	}
+	backingOff := exited("a", "init2", 1, now.Add(-time.Second))
+	backingOff.Backoff = backoff.State{Delay: 10 * time.Second, Last: now}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		obs  []Container
+		want want
+	}{
+		{
+			name: "first init running", pod: testPod("a", oneContainer, withInits), obs: []Container{running("a", "init1")},
+			want: want{corev1.PodPending, corev1.ConditionFalse, "containers with incomplete status: [init1 init2]",
+				[]string{"Running", "ContainerCreating"}, []string{"PodInitializing"}},
+		},
+		{
+			name: "second init backing off", pod: testPod("a", oneContainer, withInits), obs: []Container{exited("a", "init1", 0, now), backingOff},
+			want: want{corev1.PodPending, corev1.ConditionFalse, "containers with incomplete status: [init2]",
+				[]string{"Completed+", "CrashLoopBackOff"}, []string{"PodInitializing"}},
+		},
+		{
+			name: "init failed under Never", pod: testPod("a", oneContainer, withInits, withPolicy(corev1.RestartPolicyNever)),
+			obs: []Container{exited("a", "init1", 3, now)},
+			want: want{corev1.PodFailed, corev1.ConditionFalse, "containers with incomplete status: [init1 init2]",
+				[]string{"Error", "ContainerCreating"}, []string{"PodInitializing"}},
+		},
+		{
+			name: "initialized and running", pod: testPod("a", oneContainer, withInits),
+			obs:  []Container{exited("a", "init1", 0, now), exited("a", "init2", 0, now), running("a", "app")},
+			want: want{corev1.PodRunning, corev1.ConditionTrue, "", []string{"Completed+", "Completed+"}, []string{"Running+"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := PodStatus(StatusInput{Pod: tt.pod, Containers: tt.obs, Now: now, Backoff: backoff.Default})
+			got := want{phase: st.Phase}
+			for _, c := range st.Conditions {
+				if c.Type == corev1.PodInitialized {
+					got.initialized, got.initMsg = c.Status, c.Message
+				}
+			}
+			for _, cs := range st.InitContainerStatuses {
+				got.inits = append(got.inits, state(cs))
+			}
+			for _, cs := range st.ContainerStatuses {
+				got.containers = append(got.containers, state(cs))
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

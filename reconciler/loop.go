@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +76,10 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 			// keep the revision in force. Retrying cannot help until a new
 			// commit arrives.
 			rec.Errors = p.Errors
-			return r.Reject(ctx, rec)
+			if err := r.Reject(ctx, rec); err != nil {
+				return err
+			}
+			return fmt.Errorf("commit %s: %s: %w", rev.SHA, strings.Join(p.Errors, "; "), manifest.ErrRevisionRejected)
 		}
 		if len(p.Puts) == 0 && len(p.Deletes) == 0 {
 			// The revision in force again (tugd restarted, or the same tree

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -100,8 +101,8 @@ func TestApplyServiceAllocations(t *testing.T) {
 	if got := ip(); got != first {
 		t.Fatalf("cluster IP moved from %s to %s after a restart and a commit", first, got)
 	}
-	if err := r.Apply(ctx, &manifest.Revision{SHA: "a3", Objects: []manifest.Object{web2, service("api", first)}}, manifest.SyncRecord{SHA: "a3"}); err != nil {
-		t.Fatal(err)
+	if err := r.Apply(ctx, &manifest.Revision{SHA: "a3", Objects: []manifest.Object{web2, service("api", first)}}, manifest.SyncRecord{SHA: "a3"}); !errors.Is(err, manifest.ErrRevisionRejected) {
+		t.Fatalf("apply of a conflicting address: %v, want ErrRevisionRejected", err)
 	}
 	recs, _ := st.Syncs(0)
 	if len(recs) != 3 || recs[0].Outcome != manifest.OutcomeRejected || len(recs[0].Errors) != 1 {

@@ -45,7 +45,7 @@ func newRoot(e *env) *cobra.Command {
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace to show")
 	pf.BoolVarP(&g.allNamespaces, "all-namespaces", "A", false, "show objects of every namespace")
 
-	root.AddCommand(newStatusCmd(e, g), newGetCmd(e, g), newLogsCmd(e, g), newHistoryCmd(e, g))
+	root.AddCommand(newStatusCmd(e, g), newGetCmd(e, g), newLogsCmd(e, g), newHistoryCmd(e, g), newDiffCmd(e))
 	return root
 }
 

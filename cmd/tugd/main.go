@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,11 +23,13 @@ import (
 
 	"github.com/tug-dev/tug/api"
 	"github.com/tug-dev/tug/gitsync"
+	"github.com/tug-dev/tug/gitsync/webhook"
 	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent"
 	"github.com/tug-dev/tug/nodeagent/containerdproc"
 	"github.com/tug-dev/tug/nodeagent/images"
 	"github.com/tug-dev/tug/printers"
+	"github.com/tug-dev/tug/proxy"
 	"github.com/tug-dev/tug/reconciler"
 	"github.com/tug-dev/tug/state"
 )
@@ -38,6 +41,9 @@ type options struct {
 	pollInterval        time.Duration
 	nodeName, podCIDR   string
 	cniBinDir, logLevel string
+	webhookSecretFiles  []string
+	gitCreds            gitsync.Credentials
+	serviceCIDR         string
 }
 
 func main() {
@@ -60,7 +66,7 @@ The API on --listen is read-only.`,
 	}
 	host, _ := os.Hostname()
 	f := cmd.Flags()
-	f.StringVar(&o.repo, "repo", "", "Git repository to apply: a local path or file:// URL")
+	f.StringVar(&o.repo, "repo", "", "Git repository to apply: a local path, file://, http(s)://, ssh:// or user@host:path URL")
 	f.StringVar(&o.branch, "branch", "main", "branch to track")
 	f.StringVar(&o.path, "path", "", "subdirectory of the repository holding the manifests (default: the root)")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/tug", "where tug keeps its state, containerd, images and logs")
@@ -71,6 +77,12 @@ The API on --listen is read-only.`,
 	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod address range (a /24 of 10.42.0.0/16)")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", "/usr/lib/cni", "directory of the CNI plugins")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.gitCreds.Username, "git-username", "", "username for an http(s) repository (default git, for tokens) or an ssh one (default: the URL's)")
+	f.StringVar(&o.gitCreds.PasswordFile, "git-password-file", "", "file holding the password or access token of an http(s) repository")
+	f.StringVar(&o.gitCreds.SSHKeyFile, "git-ssh-key-file", "", "private key file for an ssh repository")
+	f.StringVar(&o.gitCreds.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file with the ssh server's host key (required for ssh: unknown or changed keys fail)")
+	f.StringArrayVar(&o.webhookSecretFiles, "webhook-secret-file", nil, "enable a webhook at /hooks/PROVIDER on --listen: PROVIDER=PATH of a file holding its secret; PROVIDER is github, gitlab, gitea or generic (repeatable)")
+	f.StringVar(&o.serviceCIDR, "service-cidr", "10.43.0.0/16", "service cluster IP range: the proxy programs nftables table ip tug and drops traffic to its unallocated addresses")
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -128,17 +140,33 @@ func run(ctx context.Context, o options) error {
 	}
 	g.Go(func() error { return agent.Run(ctx) })
 
+	serviceCIDR, err := netip.ParsePrefix(o.serviceCIDR)
+	if err != nil || !serviceCIDR.Addr().Is4() {
+		return fmt.Errorf("--service-cidr %q: want an IPv4 prefix such as 10.43.0.0/16", o.serviceCIDR)
+	}
+	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
+	defer applier.Close()
+	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy")})
+	g.Go(func() error { return svcProxy.Run(ctx) })
+
 	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now})
 	g.Go(func() error { return rec.Run(ctx) })
 
 	syncer, err := gitsync.New(gitsync.Config{
 		Repo: o.repo, Branch: o.branch, Path: o.path, CacheDir: filepath.Join(o.dataDir, "git"),
-		PollInterval: o.pollInterval, Logger: log.With("component", "gitsync"), Clock: time.Now,
+		PollInterval: o.pollInterval, Credentials: o.gitCreds, Logger: log.With("component", "gitsync"), Clock: time.Now,
 	}, rec)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return syncer.Run(ctx) })
+	if w, ok := gitsync.NewRefWatcher(o.repo, syncer, log.With("component", "gitsync")); ok {
+		g.Go(func() error { return w.Run(ctx) })
+	}
+	secrets, err := webhook.LoadSecrets(o.webhookSecretFiles)
+	if err != nil {
+		return fmt.Errorf("--webhook-secret-file: %w", err)
+	}
 
 	handler := api.NewHandler(api.Config{
 		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
@@ -146,6 +174,16 @@ func run(ctx context.Context, o options) error {
 		Table:      printers.Table,
 		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
 	})
+	if len(secrets) > 0 {
+		hooks, err := webhook.New(webhook.Config{Secrets: secrets, Branch: o.branch, Target: syncer, Logger: log.With("component", "webhook"), Clock: time.Now})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/hooks/", hooks)
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)

@@ -11,12 +11,13 @@ const module = "github.com/tug-dev/tug"
 // forbidden maps a package (and its subpackages) to the project packages it
 // must not depend on, directly or indirectly.
 var forbidden = map[string][]string{
-	"manifest":   {"state", "reconciler", "nodeagent", "gitsync", "api", "cmd"},
-	"state":      {"reconciler", "nodeagent", "gitsync", "api", "cmd"},
-	"gitsync":    {"state", "reconciler", "nodeagent", "api", "cmd"},
-	"reconciler": {"state", "nodeagent", "gitsync", "api", "cmd"},
-	"nodeagent":  {"state", "reconciler", "gitsync", "api", "cmd"},
-	"api":        {"reconciler", "nodeagent", "gitsync", "cmd"},
+	"manifest":   {"state", "reconciler", "nodeagent", "proxy", "gitsync", "api", "cmd"},
+	"state":      {"reconciler", "nodeagent", "proxy", "gitsync", "api", "cmd"},
+	"gitsync":    {"state", "reconciler", "nodeagent", "proxy", "api", "cmd"},
+	"reconciler": {"state", "nodeagent", "proxy", "gitsync", "api", "cmd"},
+	"nodeagent":  {"state", "reconciler", "proxy", "gitsync", "api", "cmd"},
+	"proxy":      {"state", "reconciler", "nodeagent", "gitsync", "api", "cmd"},
+	"api":        {"reconciler", "nodeagent", "proxy", "gitsync", "cmd"},
 }
 
 func TestDependencyRules(t *testing.T) {

@@ -14,8 +14,10 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -70,7 +72,10 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni conflist: %w", err)
 	}
-	n.cni = libcni.NewCNIConfigWithCacheDir([]string{cfg.CNIBinDir}, n.cacheDir, nil)
+	// An explicit exec: libcni would otherwise create one lazily on first
+	// use, a data race between pods set up concurrently.
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+	n.cni = libcni.NewCNIConfigWithCacheDir([]string{cfg.CNIBinDir}, n.cacheDir, exec)
 	return n, nil
 }
 

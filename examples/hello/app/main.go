@@ -6,6 +6,15 @@
 //
 //	GET /         "hello from <hostname> (version <v>): <message>\n"
 //	GET /healthz  "ok\n"
+//	GET /ready    "ready\n" when READY_FILE is unset or exists, else 503;
+//	              for readiness probes that fail, then pass
+//	GET /id       "uid=<uid> gid=<gid> groups=<g1,g2,...>\n" of the process
+//	GET /caps     the Cap*, NoNewPrivs and Seccomp lines of /proc/self/status
+//	GET /write?path=P  creates (or truncates) file P with "written\n":
+//	              200 "wrote P\n", or 500 with the error (read-only
+//	              filesystems, permissions)
+//	GET /exit?code=N   answers "exiting N\n", then the process exits with
+//	              code N (for init containers and restart tests)
 //	GET /env      the process environment, sorted, one KEY=value per line;
 //	              not served (404) when HIDE_ENV=1
 //
@@ -16,6 +25,7 @@
 //	MESSAGE_FILE  if this file exists, its trimmed content replaces MESSAGE;
 //	              it is read on every request, so a changed file shows at once
 //	HIDE_ENV      "1" disables GET /env
+//	READY_FILE    GET /ready answers 503 until this file exists
 //
 // The version is set at build time:
 //
@@ -37,6 +47,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,11 +77,20 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("read hostname: %w", err)
 	}
 	app := &app{
-		hostname: hostname,
-		version:  version,
-		getenv:   os.Getenv,
-		environ:  os.Environ,
-		readFile: os.ReadFile,
+		hostname:  hostname,
+		version:   version,
+		getenv:    os.Getenv,
+		environ:   os.Environ,
+		readFile:  os.ReadFile,
+		writeFile: os.WriteFile,
+		ids: func() (int, int, []int, error) {
+			groups, err := os.Getgroups()
+			return os.Getuid(), os.Getgid(), groups, err
+		},
+		exit: func(code int) {
+			log.Info("hello exiting on request", "code", code)
+			os.Exit(code)
+		},
 	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", port),
@@ -112,6 +132,10 @@ type app struct {
 	getenv   func(string) string
 	environ  func() []string
 	readFile func(string) ([]byte, error)
+	// writeFile, ids and exit back /write, /id and /exit.
+	writeFile func(string, []byte, os.FileMode) error
+	ids       func() (uid, gid int, groups []int, err error)
+	exit      func(code int)
 }
 
 func (a *app) handler() http.Handler {
@@ -122,6 +146,11 @@ func (a *app) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /env", a.env)
+	mux.HandleFunc("GET /ready", a.ready)
+	mux.HandleFunc("GET /id", a.id)
+	mux.HandleFunc("GET /caps", a.caps)
+	mux.HandleFunc("GET /write", a.write)
+	mux.HandleFunc("GET /exit", a.exitHandler)
 	return mux
 }
 
@@ -151,6 +180,80 @@ func (a *app) hello(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "hello from %s (version %s): %s\n", a.hostname, a.version, msg)
+}
+
+// ready answers 200 when READY_FILE is unset or exists, 503 otherwise.
+func (a *app) ready(w http.ResponseWriter, _ *http.Request) {
+	if path := a.getenv("READY_FILE"); path != "" {
+		if _, err := a.readFile(path); err != nil {
+			http.Error(w, "not ready: "+path+" is missing", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ready")
+}
+
+func (a *app) id(w http.ResponseWriter, _ *http.Request) {
+	uid, gid, groups, err := a.ids()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	gs := make([]string, len(groups))
+	for i, g := range groups {
+		gs[i] = strconv.Itoa(g)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "uid=%d gid=%d groups=%s\n", uid, gid, strings.Join(gs, ","))
+}
+
+// caps prints the capability sets, no_new_privs and the seccomp mode of
+// the process.
+func (a *app) caps(w http.ResponseWriter, _ *http.Request) {
+	b, err := a.readFile("/proc/self/status")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Cap") || strings.HasPrefix(line, "NoNewPrivs:") || strings.HasPrefix(line, "Seccomp:") {
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func (a *app) write(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if path == "" {
+		http.Error(w, "path is required", http.StatusBadRequest)
+		return
+	}
+	if err := a.writeFile(path, []byte("written\n"), 0o644); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "wrote %s\n", path)
+}
+
+// exitHandler answers, then exits the process with the code asked for.
+func (a *app) exitHandler(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(r.URL.Query().Get("code"))
+	if err != nil || code < 0 || code > 255 {
+		http.Error(w, "code must be a number from 0 to 255", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "exiting %d\n", code)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the answer leave
+		a.exit(code)
+	}()
 }
 
 func (a *app) env(w http.ResponseWriter, r *http.Request) {

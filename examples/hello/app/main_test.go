@@ -25,6 +25,8 @@ func TestHandler(t *testing.T) {
 	files := map[string]string{
 		"/etc/msg":   "  from a file \n",
 		"/etc/empty": "",
+		"/proc/self/status": "Name:\thello\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapEff:\t00000000a80425fb\n" +
+			"NoNewPrivs:\t1\nSeccomp:\t2\nThreads:\t4\n",
 	}
 	readFile := func(path string) ([]byte, error) {
 		if path == "/etc/broken" {
@@ -113,6 +115,62 @@ func TestHandler(t *testing.T) {
 			wantBody:   "HIDE_ENV=0\n",
 		},
 		{
+			name:       "ready without READY_FILE",
+			path:       "/ready",
+			wantStatus: 200,
+			wantBody:   "ready\n",
+		},
+		{
+			name:       "ready once READY_FILE exists",
+			env:        map[string]string{"READY_FILE": "/etc/empty"},
+			path:       "/ready",
+			wantStatus: 200,
+			wantBody:   "ready\n",
+		},
+		{
+			name:       "not ready while READY_FILE is missing",
+			env:        map[string]string{"READY_FILE": "/etc/none"},
+			path:       "/ready",
+			wantStatus: 503,
+			wantBody:   "not ready: /etc/none is missing\n",
+		},
+		{
+			name:       "id",
+			path:       "/id",
+			wantStatus: 200,
+			wantBody:   "uid=405 gid=100 groups=100,2000\n",
+		},
+		{
+			name:       "caps",
+			path:       "/caps",
+			wantStatus: 200,
+			wantBody:   "CapInh:\t0000000000000000\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n",
+		},
+		{
+			name:       "write",
+			path:       "/write?path=/data/x",
+			wantStatus: 200,
+			wantBody:   "wrote /data/x\n",
+		},
+		{
+			name:       "write on a read-only filesystem",
+			path:       "/write?path=/ro/file",
+			wantStatus: 500,
+			wantBody:   "open /ro/file: read-only file system\n",
+		},
+		{
+			name:       "exit with a bad code",
+			path:       "/exit?code=x",
+			wantStatus: 400,
+			wantBody:   "code must be a number from 0 to 255\n",
+		},
+		{
+			name:       "exit",
+			path:       "/exit?code=3",
+			wantStatus: 200,
+			wantBody:   "exiting 3\n",
+		},
+		{
 			name:       "unknown path",
 			path:       "/nope",
 			wantStatus: 404,
@@ -140,6 +198,14 @@ func TestHandler(t *testing.T) {
 					return out
 				},
 				readFile: readFile,
+				writeFile: func(path string, _ []byte, _ os.FileMode) error {
+					if path == "/ro/file" {
+						return errors.New("open /ro/file: read-only file system")
+					}
+					return nil
+				},
+				ids:  func() (int, int, []int, error) { return 405, 100, []int{100, 2000}, nil },
+				exit: func(int) {},
 			}
 			method := tt.method
 			if method == "" {

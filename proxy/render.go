@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Protocol is an IP protocol number (6 TCP, 17 UDP, 132 SCTP).
+type Protocol uint8
+
+// Protocols tug's rules match.
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case SCTP:
+		return "sctp"
+	}
+	return fmt.Sprintf("proto%d", uint8(p))
+}
+
+func protocolOf(p corev1.Protocol) (Protocol, bool) {
+	switch p {
+	case corev1.ProtocolTCP, "":
+		return TCP, true
+	case corev1.ProtocolUDP:
+		return UDP, true
+	case corev1.ProtocolSCTP:
+		return SCTP, true
+	}
+	return 0, false
+}
+
+// Endpoint is one ready backend of a service port.
+type Endpoint struct {
+	Addr netip.Addr
+	Port uint16
+}
+
+func (e Endpoint) String() string { return netip.AddrPortFrom(e.Addr, e.Port).String() }
+
+// ServicePort is one port of one Service: what traffic to its cluster IP
+// (and node port) goes to.
+type ServicePort struct {
+	Namespace string
+	Name      string
+	Protocol  Protocol
+	ClusterIP netip.Addr // invalid when the Service has none yet (not allocated)
+	Port      uint16
+	NodePort  uint16 // 0 when none
+	// Affinity is sessionAffinity ClientIP: a client keeps its endpoint
+	// for AffinityTimeout after its last new connection.
+	Affinity bool
+	// Endpoints are the ready backends, sorted; none means reject.
+	Endpoints []Endpoint
+}
+
+func (p ServicePort) String() string {
+	return p.Namespace + "/" + p.Name + ":" + strconv.Itoa(int(p.Port)) + "/" + p.Protocol.String()
+}
+
+// comparePorts orders ports by namespace, name, protocol and port: the
+// order of Ruleset.Ports.
+func comparePorts(a, b *ServicePort) int {
+	if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Port, b.Port)
+}
+
+// Ruleset is the desired content of tug's table on one node.
+type Ruleset struct {
+	ServiceCIDR netip.Prefix
+	Ports       []ServicePort // sorted by comparePorts, no two equal
+}
+
+// Render computes the Ruleset for services and their endpoints (matched by
+// namespace and name). Headless and ExternalName services get no rules; a
+// port whose endpoints have none ready, or which has no Endpoints object,
+// rejects. Service ports are matched to endpoint ports by name, as in
+// Kubernetes. It is pure.
+func Render(serviceCIDR netip.Prefix, services []*corev1.Service, endpoints []*corev1.Endpoints) *Ruleset {
+	type nsName struct{ ns, name string }
+	eps := make(map[nsName]*corev1.Endpoints, len(endpoints))
+	for _, e := range endpoints {
+		eps[nsName{e.Namespace, e.Name}] = e
+	}
+	rs := &Ruleset{ServiceCIDR: serviceCIDR, Ports: make([]ServicePort, 0, len(services))}
+	byName := func(a, b *corev1.Service) int {
+		if c := cmp.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	}
+	if !slices.IsSortedFunc(services, byName) {
+		services = slices.Clone(services)
+		slices.SortFunc(services, byName)
+	}
+	for i, svc := range services {
+		if i > 0 && byName(services[i-1], svc) == 0 {
+			continue // the same Service twice
+		}
+		switch svc.Spec.Type {
+		case corev1.ServiceTypeExternalName:
+			continue
+		}
+		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		clusterIP, _ := netip.ParseAddr(svc.Spec.ClusterIP)
+		if clusterIP.IsValid() && !clusterIP.Is4() {
+			clusterIP = netip.Addr{}
+		}
+		nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+		first := len(rs.Ports)
+		ep := eps[nsName{svc.Namespace, svc.Name}]
+		for _, sp := range svc.Spec.Ports {
+			proto, ok := protocolOf(sp.Protocol)
+			if !ok || sp.Port <= 0 || sp.Port > 65535 {
+				continue
+			}
+			p := ServicePort{
+				Namespace: svc.Namespace,
+				Name:      svc.Name,
+				Protocol:  proto,
+				ClusterIP: clusterIP,
+				Port:      uint16(sp.Port),
+				Endpoints: endpointsFor(ep, sp.Name, proto),
+				Affinity:  svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP,
+			}
+			if nodePorts && sp.NodePort > 0 && sp.NodePort <= 65535 {
+				p.NodePort = uint16(sp.NodePort)
+			}
+			if !p.ClusterIP.IsValid() && p.NodePort == 0 {
+				continue
+			}
+			rs.Ports = append(rs.Ports, p)
+		}
+		// A service's own ports: sorted, the first of duplicates kept.
+		own := rs.Ports[first:]
+		if !slices.IsSortedFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) }) {
+			slices.SortStableFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) })
+		}
+		rs.Ports = append(rs.Ports[:first], slices.CompactFunc(own, func(a, b ServicePort) bool { return comparePorts(&a, &b) == 0 })...)
+	}
+	return rs
+}
+
+// endpointsFor returns the ready addresses of e serving the port named
+// name, sorted and without duplicates.
+func endpointsFor(e *corev1.Endpoints, name string, proto Protocol) []Endpoint {
+	if e == nil {
+		return nil
+	}
+	var out []Endpoint
+	for _, ss := range e.Subsets {
+		if out == nil {
+			out = make([]Endpoint, 0, len(ss.Addresses))
+		}
+		for _, ep := range ss.Ports {
+			p, ok := protocolOf(ep.Protocol)
+			if !ok || p != proto || ep.Name != name || ep.Port <= 0 || ep.Port > 65535 {
+				continue
+			}
+			for _, a := range ss.Addresses {
+				addr, err := netip.ParseAddr(a.IP)
+				if err != nil || !addr.Is4() {
+					continue
+				}
+				out = append(out, Endpoint{Addr: addr, Port: uint16(ep.Port)})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b Endpoint) int {
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Port, b.Port)
+	})
+	return slices.Compact(out)
+}
