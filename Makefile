@@ -23,6 +23,7 @@ deps: ## install missing system packages (containerd, runc, nftables, CNI plugin
 build: ## build bin/tugd and bin/tug
 	$(GO) build -trimpath -o $(BIN)/tugd ./cmd/tugd
 	$(GO) build -trimpath -o $(BIN)/tug ./cmd/tug
+	$(GO) build -trimpath -o $(BIN)/tug-logdriver ./cmd/tug-logdriver
 
 .PHONY: images
 images: ## build the demo app into OCI archives in _output/images (no Docker, no registry)
@@ -48,6 +49,8 @@ test: deps ## run every test: unit tests with the race detector, then end-to-end
 bench: deps images ## run the benchmarks; each figure is printed beside its anchor measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./reconciler/ ./state/ ./manifest/
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./proxy/
+	$(GO) test -run '^$$' -bench Queries -benchtime 40000x -timeout 5m ./dns/
+	$(GO) test -run '^$$' -bench BuildIndex -benchtime 10x -timeout 5m ./dns/
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m -v $(E2E_PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./gitsync/...
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tug-dev/tug/manifest"
 	corev1 "k8s.io/api/core/v1"
@@ -154,6 +155,9 @@ func (c *Client) Logs(ctx context.Context, namespace, pod string, opts *corev1.P
 		}
 		if opts.LimitBytes != nil {
 			q.Set("limitBytes", strconv.FormatInt(*opts.LimitBytes, 10))
+		}
+		if opts.SinceTime != nil {
+			q.Set("sinceTime", opts.SinceTime.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	p := "/api/v1/namespaces/" + url.PathEscape(namespace) + "/pods/" + url.PathEscape(pod) + "/log"

@@ -39,27 +39,30 @@ func (s *server) apiVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func appsGroup() metav1.APIGroup {
-	v := metav1.GroupVersionForDiscovery{GroupVersion: "apps/v1", Version: "v1"}
+// apiGroupNames are the API groups tug serves besides the core group.
+var apiGroupNames = []string{"apps", "batch"}
+
+func apiGroup(name string) metav1.APIGroup {
+	v := metav1.GroupVersionForDiscovery{GroupVersion: name + "/v1", Version: "v1"}
 	return metav1.APIGroup{
 		TypeMeta:         metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
-		Name:             "apps",
+		Name:             name,
 		Versions:         []metav1.GroupVersionForDiscovery{v},
 		PreferredVersion: v,
 	}
 }
 
 func (s *server) apiGroups(w http.ResponseWriter, r *http.Request) {
-	g := appsGroup()
-	g.TypeMeta = metav1.TypeMeta{}
+	var groups []metav1.APIGroup
+	for _, name := range apiGroupNames {
+		g := apiGroup(name)
+		g.TypeMeta = metav1.TypeMeta{}
+		groups = append(groups, g)
+	}
 	s.writeJSON(w, http.StatusOK, metav1.APIGroupList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
-		Groups:   []metav1.APIGroup{g},
+		Groups:   groups,
 	})
-}
-
-func (s *server) appsGroup(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, http.StatusOK, appsGroup())
 }
 
 // resources lists the resources tug serves in one API group; only get and

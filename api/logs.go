@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/tug-dev/tug/manifest"
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,17 @@ func parseLogOptions(q url.Values) (*corev1.PodLogOptions, error) {
 			}
 			*n.dst = &x
 		}
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		if opts.SinceSeconds != nil {
+			return nil, errors.New("at most one of sinceTime or sinceSeconds may be given")
+		}
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid sinceTime %q: want an RFC 3339 time", v)
+		}
+		mt := metav1.NewTime(ts)
+		opts.SinceTime = &mt
 	}
 	return opts, nil
 }

@@ -95,8 +95,13 @@ func NewHandler(cfg Config) http.Handler {
 	mux.HandleFunc("/version", s.version)
 	mux.HandleFunc("/api", s.apiVersions)
 	mux.HandleFunc("/apis", s.apiGroups)
-	mux.HandleFunc("/apis/apps", s.appsGroup)
-	for _, gv := range []struct{ prefix, group string }{{"/api/v1", ""}, {"/apis/apps/v1", "apps"}} {
+	prefixes := []struct{ prefix, group string }{{"/api/v1", ""}}
+	for _, name := range apiGroupNames {
+		g := apiGroup(name)
+		mux.HandleFunc("/apis/"+name, func(w http.ResponseWriter, r *http.Request) { s.writeJSON(w, http.StatusOK, g) })
+		prefixes = append(prefixes, struct{ prefix, group string }{"/apis/" + name + "/v1", name})
+	}
+	for _, gv := range prefixes {
 		group := gv.group
 		mux.HandleFunc(gv.prefix, func(w http.ResponseWriter, r *http.Request) { s.resourceList(w, r, group) })
 		mux.HandleFunc(gv.prefix+"/{resource}", func(w http.ResponseWriter, r *http.Request) {

@@ -390,7 +390,7 @@ func TestStatus(t *testing.T) {
 		Rejected: &manifest.SyncRecord{Seq: 5, SHA: "eee", Outcome: manifest.OutcomeRejected, Errors: []string{"b.yaml:3: worst"}},
 		Sync:     &SyncStatus{LastFetch: now.Add(-time.Minute), LastFetchError: "fetch: connection refused"},
 		Objects: map[string]int{"ConfigMap": 1, "Deployment": 1, "Endpoints": 0, "Namespace": 2, "Node": 1, "Pod": 3,
-			"ReplicaSet": 0, "Secret": 1, "Service": 0},
+			"ReplicaSet": 0, "Secret": 1, "Service": 0, "Job": 0, "CronJob": 0, "DaemonSet": 0, "StatefulSet": 0},
 		Pods:            map[string]int{"Running": 2, "Pending": 1},
 		ResourceVersion: 9,
 	}
@@ -646,12 +646,22 @@ func TestDiscovery(t *testing.T) {
 	}
 	var apps metav1.APIResourceList
 	get("/apis/apps/v1", &apps)
-	if apps.GroupVersion != "apps/v1" || len(apps.APIResources) != 2 {
+	if apps.GroupVersion != "apps/v1" || len(apps.APIResources) != 4 {
 		t.Errorf("/apis/apps/v1 = %+v", apps)
+	}
+	var batch metav1.APIResourceList
+	get("/apis/batch/v1", &batch)
+	names = nil
+	for _, r := range batch.APIResources {
+		names = append(names, r.Name+":"+strings.Join(r.ShortNames, ","))
+	}
+	if diff := cmp.Diff([]string{"cronjobs:cj", "jobs:"}, names); batch.GroupVersion != "batch/v1" || diff != "" {
+		t.Errorf("/apis/batch/v1 = %s, resources (-want +got):\n%s", batch.GroupVersion, diff)
 	}
 	var groups metav1.APIGroupList
 	get("/apis", &groups)
-	if len(groups.Groups) != 1 || groups.Groups[0].PreferredVersion.GroupVersion != "apps/v1" {
+	if len(groups.Groups) != 2 || groups.Groups[0].PreferredVersion.GroupVersion != "apps/v1" ||
+		groups.Groups[1].PreferredVersion.GroupVersion != "batch/v1" {
 		t.Errorf("/apis = %+v", groups)
 	}
 	var versions metav1.APIVersions

@@ -12,7 +12,19 @@
 //	Render(commit, Path) ──ErrorList──▶ Sink.Reject(record with "file:line: ..." errors)
 //	  │                                   (also for a commit that renders zero objects)
 //	  ▼
+//	newer head fetched meanwhile (a trigger is pending)? ──yes──▶ record Superseded, process the newer head
+//	  │
 //	Sink.Apply(revision, record) ──error──▶ Status.Err, same SHA retried with back-off
+//
+// History: every attempt becomes a manifest.SyncRecord. A head that was
+// seen but never applied because a newer head arrived first (during its
+// render, or while its apply was being retried) is recorded with Outcome
+// Superseded through the optional Recorder interface of the Sink (at most
+// maxSupersede newer heads are followed in one sync, so a branch pushed to
+// without pause still gets applied). A head that does not descend from the
+// last applied commit (a force-push; Config.LastApplied carries it across
+// restarts) is applied like any commit, and its record has Rewrite set and
+// Previous naming the commit it replaces.
 //
 // Render is the pure part: the tree at one commit → a manifest.Revision or a
 // manifest.ErrorList. It reads every *.yaml/*.yml file below the configured
@@ -21,7 +33,31 @@
 // whole or not at all. The Syncer's Renderer remembers the previous commit's
 // directory listings (by tree hash) and decoded files (by path and blob
 // hash), so a new commit costs a decode of the changed files only plus the
-// validation of the whole tree. Hostile content is refused with bounded
+// validation of the whole tree: each file's per-object checks
+// (manifest.ValidateObjects) are cached with its decode, and only the checks
+// that span objects (manifest.ValidateSet) run on the whole set again.
+//
+// Kustomize: a directory holding a kustomization file (kustomization.yaml,
+// kustomization.yml or Kustomization) is rendered with
+// sigs.k8s.io/kustomize/api (krusty) instead of having its files decoded
+// one by one. Kustomize reads an in-memory copy of the repository tree at
+// the commit (mounted at /repo, so a ".." that climbs out of the
+// repository finds nothing; symbolic links and files over MaxFileSize are
+// left out), with builtin generators and transformers only (no exec or
+// plugin generators), files loaded from the kustomization's own directory
+// only (LoadRestrictionsRootOnly; bases may be anywhere in the repository).
+// Before building, every kustomization of the repository is checked:
+// remote bases and resources (http(s) or git URLs), absolute paths and
+// Helm charts are refused with an error naming the kustomization file, so
+// kustomize never touches the network or runs a program. A kustomization
+// that another rendered kustomization uses as a base, resource or
+// component is rendered only as part of it. Rendered objects and their
+// errors point at line 1 of the kustomization file (their own lines are
+// not in the repository); their source annotation says the same. A
+// kustomization is rendered again whenever the commit's root tree changes
+// (it may read any file of the repository).
+//
+// Hostile content is refused with bounded
 // memory: symbolic links, files over MaxFileSize (4 MiB), commits over
 // MaxRevisionSize (64 MiB of manifests), non-UTF-8 text, YAML alias bombs
 // and nesting deeper than 10,000. A commit that renders zero objects is

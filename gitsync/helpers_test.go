@@ -84,7 +84,7 @@ func (r *testRepo) branch(name string) {
 
 // event is one call to the fake sink.
 type event struct {
-	op  string // "apply" or "reject"
+	op  string // "apply", "reject" or "record"
 	rev *manifest.Revision
 	rec manifest.SyncRecord
 }
@@ -120,6 +120,32 @@ func (f *fakeSink) Reject(_ context.Context, rec manifest.SyncRecord) error {
 	f.mu.Unlock()
 	f.events <- event{op: "reject", rec: rec}
 	return nil
+}
+
+func (f *fakeSink) Record(_ context.Context, rec manifest.SyncRecord) error {
+	f.events <- event{op: "record", rec: rec}
+	return nil
+}
+
+// amend replaces the head commit (a force-push): the new commit does not
+// descend from the old one.
+func (r *testRepo) amend(msg string, files map[string]string) plumbing.Hash {
+	r.t.Helper()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(r.dir, filepath.FromSlash(name)), []byte(data), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := r.wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.n++
+	sig := &object.Signature{Name: "Ada Lovelace", Email: "ada@example.com", When: epoch.Add(time.Duration(r.n) * time.Minute)}
+	h, err := r.wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, Amend: true})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return h
 }
 
 type testError string

@@ -59,6 +59,7 @@ type Renderer struct {
 	maxTotal   int64 // MaxRevisionSize; smaller in tests
 	files      map[fileKey]*decodedFile
 	trees      map[treeKey][]treeFile
+	kust       map[fileKey]*decodedFile // rendered kustomizations by file name and root tree hash
 
 	// decodedFiles and reusedFiles count the last render's work.
 	decodedFiles, reusedFiles int
@@ -78,8 +79,22 @@ type treeKey struct {
 // revisions, which never change them.
 type decodedFile struct {
 	objs []manifest.Decoded
-	errs manifest.ErrorList
+	errs manifest.ErrorList // decode errors
 	size int64
+
+	// objErrs is manifest.ValidateObjects(objs), computed once: it
+	// depends on the objects alone.
+	objErrs   manifest.ErrorList
+	validated bool
+}
+
+// objectErrors returns the per-object validation errors of df, computing
+// them the first time.
+func (df *decodedFile) objectErrors() manifest.ErrorList {
+	if !df.validated {
+		df.objErrs, df.validated = manifest.ValidateObjects(df.objs), true
+	}
+	return df.objErrs
 }
 
 // NewRenderer returns an empty Renderer. allowEmpty accepts commits that
@@ -133,12 +148,18 @@ func (r *Renderer) Render(ctx context.Context, s storer.EncodedObjectStorer, sha
 	var (
 		decoded []manifest.Decoded
 		errs    manifest.ErrorList
+		objErrs manifest.ErrorList
 		total   int64
 		used    = make(map[fileKey]*decodedFile, len(files))
 	)
 	if l, ok := manifest.AsErrorList(cfgErr); ok {
 		errs = append(errs, l...)
 	}
+	kust, kerrs, err := r.renderKustomizations(ctx, s, root, files)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", sha, err)
+	}
+	errs = append(errs, kerrs...)
 	r.decodedFiles, r.reusedFiles = 0, 0
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
@@ -150,7 +171,11 @@ func (r *Renderer) Render(ctx context.Context, s storer.EncodedObjectStorer, sha
 		}
 		key := fileKey{f.name, f.hash}
 		df, ok := r.files[key]
-		if ok {
+		if f.kustomize {
+			if df, ok = kust[fileKey{f.name, root.Hash}]; !ok {
+				continue // refused as a whole: kerrs says why
+			}
+		} else if ok {
 			r.reusedFiles++
 		} else {
 			df, err = decodeBlob(s, f.name, f.hash)
@@ -165,11 +190,16 @@ func (r *Renderer) Render(ctx context.Context, s storer.EncodedObjectStorer, sha
 				"the manifests of this commit exceed %d bytes in all; tug stops reading here (split the repository or use --path)", r.maxTotal)})
 			break
 		}
-		used[key] = df
+		if !f.kustomize {
+			used[key] = df
+		}
 		decoded = append(decoded, df.objs...)
 		errs = append(errs, df.errs...)
+		objErrs = append(objErrs, df.objectErrors()...)
 	}
-	if l, ok := manifest.AsErrorList(manifest.Validate(decoded)); ok {
+	// Per-object checks come from the cache (unchanged files are not
+	// checked again); the checks that span objects run on the whole set.
+	if l, ok := manifest.AsErrorList(manifest.ValidateSet(decoded, objErrs)); ok {
 		errs = append(errs, l...)
 	}
 	// Keep what this commit used, valid or not: the next commit is most
@@ -288,6 +318,10 @@ type treeFile struct {
 	name    string // path from the repository root
 	hash    plumbing.Hash
 	problem string // why the file cannot be read as a manifest
+
+	// kustomize marks the kustomization file of a directory rendered
+	// with kustomize; the directory's other files are not listed.
+	kustomize bool
 }
 
 // manifestFiles lists the manifest files below tree (found at dir), sorted
@@ -309,6 +343,11 @@ func (r *Renderer) manifestFiles(ctx context.Context, s storer.EncodedObjectStor
 			if t, err = object.GetTree(s, h); err != nil {
 				return nil, fmt.Errorf("directory %s: %w", prefix, err)
 			}
+		}
+		if kname, ok := kustomizationFile(t); ok {
+			files := []treeFile{{name: path.Join(prefix, kname), kustomize: true}}
+			seen[key] = files
+			return files, nil
 		}
 		var out []treeFile
 		for _, e := range t.Entries {

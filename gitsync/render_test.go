@@ -30,7 +30,7 @@ func TestRender(t *testing.T) {
 		name:  "errors from several files, one list",
 		files: map[string]string{"a.yaml": "kind: Widget\n", "b/c.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: shop\n"},
 		errs: []string{
-			`a.yaml:1: Widget: kind: unknown kind "Widget"; tug accepts ConfigMap, Deployment, Namespace, Secret, Service`,
+			`a.yaml:1: Widget: kind: unknown kind "Widget"; tug accepts ` + strings.Join(manifest.GitKinds(), ", "),
 			`b/c.yaml:5: ConfigMap shop/x: metadata.namespace: namespace "shop" does not exist; add a Namespace manifest (apiVersion: v1, kind: Namespace, metadata.name: shop) to the repository`,
 		},
 	}, {

@@ -51,6 +51,10 @@ type Config struct {
 	AllowEmpty   bool                 // apply commits that render zero objects (also per repository: RepoConfigFile)
 	Logger       *slog.Logger         // default: discard
 	Clock        func() time.Time     // default time.Now; stamps records and status
+	// LastApplied is the commit in force when the Syncer starts (from the
+	// sync history), so that a force-push after a restart is still
+	// recorded as a history rewrite (SyncRecord.Rewrite).
+	LastApplied string
 }
 
 // Sink receives results. Apply returns an error when it could not apply (the
@@ -60,6 +64,14 @@ type Config struct {
 type Sink interface {
 	Apply(ctx context.Context, rev *manifest.Revision, rec manifest.SyncRecord) error
 	Reject(ctx context.Context, rec manifest.SyncRecord) error
+}
+
+// Recorder is implemented by a Sink that keeps the sync history: Record
+// stores a record that changes nothing else, a commit whose Outcome is
+// manifest.OutcomeSuperseded (it was the head, but a newer head arrived
+// before it was applied). A Sink without it gets no such records.
+type Recorder interface {
+	Record(ctx context.Context, rec manifest.SyncRecord) error
 }
 
 // Status is what a Syncer last saw.
@@ -94,7 +106,16 @@ type Syncer struct {
 	trigger chan string
 	running atomic.Bool
 
-	done plumbing.Hash // last head applied or rejected; only touched by Run
+	done    plumbing.Hash // last head applied or rejected; only touched by Run
+	applied plumbing.Hash // last head applied (Config.LastApplied at start); only touched by Run
+	// seen is the record of the head being processed, until it is applied
+	// or rejected; a newer head then supersedes it. Only touched by Run.
+	seen *manifest.SyncRecord
+	// next and nextReason: the newer head that superseded the one process
+	// was working on.
+	next        plumbing.Hash
+	nextReason  string
+	afterRender func() // tests: runs between render and apply
 
 	mu     sync.Mutex
 	status Status
@@ -150,7 +171,15 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 	if cfg.MaxPackSize > 0 {
 		m.maxPack = cfg.MaxPackSize
 	}
+	var applied plumbing.Hash
+	if cfg.LastApplied != "" {
+		if !plumbing.IsHash(cfg.LastApplied) {
+			return nil, fmt.Errorf("gitsync: last applied commit %q is not a SHA", cfg.LastApplied)
+		}
+		applied = plumbing.NewHash(cfg.LastApplied)
+	}
 	return &Syncer{
+		applied: applied,
 		cfg:     cfg,
 		sink:    sink,
 		log:     log,
@@ -217,10 +246,12 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 }
 
-// syncOnce fetches and processes the head; it reports false when something
-// failed that a later attempt may fix.
-func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
-	started := s.now()
+// maxSupersede bounds how many newer heads one sync follows before it
+// applies what it has: a branch pushed to without pause still gets applied.
+const maxSupersede = 3
+
+// fetchHead fetches the branch and returns its head.
+func (s *Syncer) fetchHead(ctx context.Context) (plumbing.Hash, bool) {
 	fetchCtx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	head, err := s.mirror.fetch(fetchCtx)
 	cancel()
@@ -229,30 +260,129 @@ func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 			s.log.Warn("git fetch failed", "err", err)
 			s.update(func(st *Status) { s.fetchErr = err })
 		}
-		return false
+		return head, false
 	}
 	s.update(func(st *Status) {
 		s.fetchErr = nil
 		st.Fetched, st.FetchedAt = head.String(), s.now()
 	})
-	if head == s.done {
-		return true
-	}
+	return head, true
+}
 
-	log := s.log.With("sha", short(head), "trigger", trigger)
+// pendingTrigger takes a trigger that arrived meanwhile, if any.
+func (s *Syncer) pendingTrigger() (string, bool) {
+	select {
+	case r := <-s.trigger:
+		return r, true
+	default:
+		return "", false
+	}
+}
+
+// newRecord starts the record of an attempt to sync head.
+func (s *Syncer) newRecord(head plumbing.Hash, trigger string, started time.Time) manifest.SyncRecord {
 	rec := manifest.SyncRecord{SHA: head.String(), Trigger: trigger, Started: started}
 	if c, err := object.GetCommit(s.mirror.storer(), head); err == nil {
 		rec.Author = fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email)
 		rec.Message = strings.TrimRight(c.Message, "\n")
 		rec.Commit = c.Committer.When
 	}
+	if s.applied != (plumbing.Hash{}) && s.applied != head && !s.descends(head, s.applied) {
+		rec.Rewrite, rec.Previous = true, s.applied.String()
+	}
+	return rec
+}
+
+// descends reports whether commit head has prev among its ancestors. A
+// prev the mirror no longer holds counts as not an ancestor.
+func (s *Syncer) descends(head, prev plumbing.Hash) bool {
+	hc, err := object.GetCommit(s.mirror.storer(), head)
+	if err != nil {
+		return false
+	}
+	pc, err := object.GetCommit(s.mirror.storer(), prev)
+	if err != nil {
+		return false
+	}
+	ok, err := pc.IsAncestor(hc)
+	return err == nil && ok
+}
+
+// supersede records rec (a head that was never applied) as Superseded by
+// newer, when the sink keeps such records (Recorder).
+func (s *Syncer) supersede(ctx context.Context, rec manifest.SyncRecord, newer plumbing.Hash) {
+	rec.Outcome, rec.Finished = manifest.OutcomeSuperseded, s.now()
+	rec.Errors = []string{"superseded by " + short(newer) + " before it was applied"}
+	s.log.Info("commit superseded", "sha", rec.SHA[:12], "by", short(newer))
+	if r, ok := s.sink.(Recorder); ok {
+		if err := r.Record(ctx, rec); err != nil {
+			s.log.Error("recording superseded commit failed", "sha", rec.SHA[:12], "err", err)
+		}
+	}
+}
+
+// syncOnce fetches and processes the head; it reports false when something
+// failed that a later attempt may fix.
+func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
+	started := s.now()
+	head, ok := s.fetchHead(ctx)
+	if !ok {
+		return false
+	}
+	for follow := 0; ; follow++ {
+		if head == s.done {
+			return true
+		}
+		// A head seen before but never applied or rejected (its apply
+		// failed, or a fetch failed since) is skipped for this newer one.
+		if s.seen != nil && s.seen.SHA != head.String() {
+			s.supersede(ctx, *s.seen, head)
+		}
+		rec := s.newRecord(head, trigger, started)
+		s.seen = &rec
+		ok, done := s.process(ctx, head, rec, func() (plumbing.Hash, string, bool) {
+			// Before applying: did a newer commit arrive meanwhile?
+			if follow >= maxSupersede {
+				return head, "", false
+			}
+			reason, pending := s.pendingTrigger()
+			if !pending {
+				return head, "", false
+			}
+			newer, ok := s.fetchHead(ctx)
+			if !ok || newer == head {
+				return head, "", false
+			}
+			return newer, reason, true
+		})
+		if done {
+			s.seen = nil
+			return ok
+		}
+		if !ok {
+			return false
+		}
+		// Superseded: process the newer head now.
+		newer, reason := s.next, s.nextReason
+		s.supersede(ctx, rec, newer)
+		s.seen = nil
+		head, trigger, started = newer, reason, s.now()
+	}
+}
+
+// process renders head and hands it to the sink. Before applying it calls
+// newer; when that returns a newer head, process stops, sets s.next and
+// reports (true, false). Otherwise done is true and ok says whether the
+// attempt worked.
+func (s *Syncer) process(ctx context.Context, head plumbing.Hash, rec manifest.SyncRecord, newer func() (plumbing.Hash, string, bool)) (ok, done bool) {
+	log := s.log.With("sha", short(head), "trigger", rec.Trigger)
 	rev, err := s.render.Render(ctx, s.mirror.storer(), head, s.cfg.Path)
 	if errs, invalid := manifest.AsErrorList(err); invalid {
 		rec.Outcome, rec.Errors, rec.Finished = manifest.OutcomeRejected, errs.Strings(), s.now()
 		if err := s.sink.Reject(ctx, rec); err != nil {
 			log.Error("recording rejected commit failed", "err", err)
 			s.update(func(st *Status) { s.headErr = fmt.Errorf("commit %s: record rejection: %w", short(head), err) })
-			return false
+			return false, false
 		}
 		log.Warn("commit rejected", "errors", len(errs), "first", errs[0].Error())
 		s.done = head
@@ -260,14 +390,21 @@ func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 			st.Rejected = head.String()
 			s.headErr = fmt.Errorf("commit %s rejected: %w", short(head), errs)
 		})
-		return true
+		return true, true
 	}
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("reading commit failed", "err", err)
 			s.update(func(st *Status) { s.headErr = err })
 		}
-		return false
+		return false, false
+	}
+	if s.afterRender != nil {
+		s.afterRender()
+	}
+	if next, reason, ok := newer(); ok {
+		s.next, s.nextReason = next, reason
+		return true, false
 	}
 
 	rec.Outcome, rec.Objects, rec.Finished = manifest.OutcomeApplied, len(rev.Objects), s.now()
@@ -280,21 +417,25 @@ func (s *Syncer) syncOnce(ctx context.Context, trigger string) bool {
 			st.Rejected = head.String()
 			s.headErr = err
 		})
-		return true
+		return true, true
 	} else if err != nil {
 		if ctx.Err() == nil {
 			log.Error("applying commit failed; will retry", "err", err)
 			s.update(func(st *Status) { s.headErr = fmt.Errorf("commit %s: apply: %w", short(head), err) })
 		}
-		return false
+		return false, false
 	}
-	log.Info("commit applied", "objects", len(rev.Objects))
-	s.done = head
+	if rec.Rewrite {
+		log.Warn("branch history rewritten (force-push) applied", "previous", rec.Previous[:12], "objects", len(rev.Objects))
+	} else {
+		log.Info("commit applied", "objects", len(rev.Objects))
+	}
+	s.done, s.applied = head, head
 	s.update(func(st *Status) {
 		st.Applied, st.AppliedAt, st.Rejected = head.String(), s.now(), ""
 		s.headErr = nil
 	})
-	return true
+	return true, true
 }
 
 // update changes the status under the lock and recomputes Err.

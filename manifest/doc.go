@@ -37,6 +37,10 @@
 // kind/namespace/name, namespaces that exist (committed or "default"),
 // ConfigMaps and Secrets (and their keys) that exist when referenced without
 // optional: true, node ports and cluster IPs used once.
+// ValidateObjects (the per-object checks, whose result depends on the
+// object alone and may be cached) and ValidateSet (the checks that span
+// objects, plus cached per-object errors) split Validate in two for callers
+// that revalidate a mostly unchanged set, as gitsync does per commit.
 //
 // # Errors
 //

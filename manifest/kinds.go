@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,6 +33,14 @@ const (
 	KindEndpoints  = "Endpoints"
 )
 
+// Workload kinds beyond Deployments.
+const (
+	KindJob         = "Job"
+	KindCronJob     = "CronJob"
+	KindDaemonSet   = "DaemonSet"
+	KindStatefulSet = "StatefulSet"
+)
+
 type kindInfo struct {
 	gvk        schema.GroupVersionKind
 	typ        reflect.Type
@@ -52,6 +61,12 @@ var kinds = map[string]kindInfo{
 	// Endpoints are computed by the reconciler from ready pods (committing
 	// them for selector-less Services comes with the workload work).
 	KindEndpoints: {corev1.SchemeGroupVersion.WithKind(KindEndpoints), reflect.TypeFor[corev1.Endpoints](), true, false, "endpoints"},
+
+	// Workloads: the reconciler runs them as Kubernetes' controllers do.
+	KindJob:         {batchv1.SchemeGroupVersion.WithKind(KindJob), reflect.TypeFor[batchv1.Job](), true, true, "jobs"},
+	KindCronJob:     {batchv1.SchemeGroupVersion.WithKind(KindCronJob), reflect.TypeFor[batchv1.CronJob](), true, true, "cronjobs"},
+	KindDaemonSet:   {appsv1.SchemeGroupVersion.WithKind(KindDaemonSet), reflect.TypeFor[appsv1.DaemonSet](), true, true, "daemonsets"},
+	KindStatefulSet: {appsv1.SchemeGroupVersion.WithKind(KindStatefulSet), reflect.TypeFor[appsv1.StatefulSet](), true, true, "statefulsets"},
 }
 
 var kindByType = func() map[reflect.Type]string {
@@ -123,6 +138,7 @@ func KindForResource(resource string) (string, bool) {
 var shortNames = map[string]string{
 	KindNamespace: "ns", KindConfigMap: "cm", KindService: "svc", KindDeployment: "deploy",
 	KindReplicaSet: "rs", KindPod: "po", KindNode: "no", KindEndpoints: "ep",
+	KindCronJob: "cj", KindDaemonSet: "ds", KindStatefulSet: "sts",
 }
 
 func equalFold(a, b string) bool {

@@ -17,6 +17,9 @@ type Revision struct {
 const (
 	OutcomeApplied  = "Applied"
 	OutcomeRejected = "Rejected"
+	// OutcomeSuperseded: the commit was the branch head, but a newer head
+	// arrived before it was applied; it never took effect.
+	OutcomeSuperseded = "Superseded"
 )
 
 // SyncRecord is one attempt to apply a commit, kept in the sync history.
@@ -35,4 +38,9 @@ type SyncRecord struct {
 	Added    int       `json:"added"`
 	Changed  int       `json:"changed"`
 	Removed  int       `json:"removed"`
+
+	// Rewrite is set when the branch was force-pushed: SHA does not
+	// descend from Previous, the last commit applied before it.
+	Rewrite  bool   `json:"rewrite,omitempty"`
+	Previous string `json:"previous,omitempty"`
 }

@@ -50,6 +50,51 @@ var supportedFields = map[string][]string{
 		"spec.template.metadata.labels",
 		"spec.template.metadata.annotations",
 	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields())),
+	KindJob: join(metadataFields, prefixed("spec.", jobSpecFields())),
+	KindStatefulSet: join(metadataFields, []string{
+		"spec.replicas",
+		"spec.selector",
+		"spec.serviceName",
+		"spec.podManagementPolicy",
+		"spec.updateStrategy.type",
+		"spec.updateStrategy.rollingUpdate.partition",
+		"spec.minReadySeconds",
+		"spec.template.metadata.labels",
+		"spec.template.metadata.annotations",
+	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields())),
+	KindDaemonSet: join(metadataFields, []string{
+		"spec.selector",
+		"spec.updateStrategy.type",
+		"spec.updateStrategy.rollingUpdate.maxUnavailable",
+		"spec.minReadySeconds",
+		"spec.template.metadata.labels",
+		"spec.template.metadata.annotations",
+	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields())),
+	KindCronJob: join(metadataFields, []string{
+		"spec.schedule",
+		"spec.timeZone",
+		"spec.concurrencyPolicy",
+		"spec.startingDeadlineSeconds",
+		"spec.successfulJobsHistoryLimit",
+		"spec.failedJobsHistoryLimit",
+		"spec.suspend",
+		"spec.jobTemplate.metadata.labels",
+		"spec.jobTemplate.metadata.annotations",
+	}, prefixed("spec.jobTemplate.spec.", jobSpecFields())),
+}
+
+// jobSpecFields are the Job spec fields tug implements, relative to the Job
+// spec (the selector is always generated, as without manualSelector).
+func jobSpecFields() []string {
+	return join([]string{
+		"completions",
+		"parallelism",
+		"backoffLimit",
+		"activeDeadlineSeconds",
+		"ttlSecondsAfterFinished",
+		"template.metadata.labels",
+		"template.metadata.annotations",
+	}, prefixed("template.spec.", podSpecFields), prefixed("template.spec.", initContainerFields()))
 }
 
 // metadataFields are the object metadata fields users may set.
@@ -139,6 +184,20 @@ var podSpecFields = []string{
 	"containers[*].startupProbe.timeoutSeconds",
 	"containers[*].startupProbe.successThreshold",
 	"containers[*].startupProbe.failureThreshold",
+	"containers[*].lifecycle.postStart.exec.command",
+	"containers[*].lifecycle.postStart.httpGet.path",
+	"containers[*].lifecycle.postStart.httpGet.port",
+	"containers[*].lifecycle.postStart.httpGet.host",
+	"containers[*].lifecycle.postStart.httpGet.scheme",
+	"containers[*].lifecycle.postStart.httpGet.httpHeaders[*].name",
+	"containers[*].lifecycle.postStart.httpGet.httpHeaders[*].value",
+	"containers[*].lifecycle.preStop.exec.command",
+	"containers[*].lifecycle.preStop.httpGet.path",
+	"containers[*].lifecycle.preStop.httpGet.port",
+	"containers[*].lifecycle.preStop.httpGet.host",
+	"containers[*].lifecycle.preStop.httpGet.scheme",
+	"containers[*].lifecycle.preStop.httpGet.httpHeaders[*].name",
+	"containers[*].lifecycle.preStop.httpGet.httpHeaders[*].value",
 	"volumes[*].name",
 	"volumes[*].emptyDir.medium",
 	"volumes[*].emptyDir.sizeLimit",
@@ -177,15 +236,21 @@ var podSpecFields = []string{
 	"tolerations[*].value",
 	"tolerations[*].effect",
 	"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+	"dnsPolicy",
+	"dnsConfig.nameservers",
+	"dnsConfig.searches",
+	"dnsConfig.options[*].name",
+	"dnsConfig.options[*].value",
 }
 
 // initContainerFields are the init container fields tug implements: those
-// of a container, without probes (Kubernetes allows none on init containers;
+// of a container, without probes and lifecycle hooks (Kubernetes allows none
+// on init containers;
 // sidecar init containers, with restartPolicy, are not supported).
 func initContainerFields() []string {
 	var out []string
 	for _, f := range podSpecFields {
-		if rest, ok := strings.CutPrefix(f, "containers[*]."); ok && !strings.Contains(rest, "Probe.") {
+		if rest, ok := strings.CutPrefix(f, "containers[*]."); ok && !strings.Contains(rest, "Probe.") && !strings.HasPrefix(rest, "lifecycle.") {
 			out = append(out, "initContainers[*]."+rest)
 		}
 	}

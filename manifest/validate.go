@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -61,13 +62,7 @@ const (
 // nil or an ErrorList sorted by file and line. Messages never contain Secret
 // values.
 func Validate(objs []Decoded) error {
-	var errs ErrorList
-	for i := range objs {
-		errs = append(errs, validateObject(&objs[i])...)
-	}
-	errs = append(errs, validateSet(objs)...)
-	errs = append(errs, validatePodSecurity(objs)...)
-	return sortErrors(errs).errOrNil()
+	return ValidateSet(objs, ValidateObjects(objs))
 }
 
 // checker collects the errors of one object.
@@ -109,6 +104,14 @@ func validateObject(d *Decoded) ErrorList {
 		c.service(obj)
 	case *appsv1.Deployment:
 		c.deployment(obj)
+	case *batchv1.Job:
+		c.job("spec", &obj.Spec)
+	case *batchv1.CronJob:
+		c.cronJob(obj)
+	case *appsv1.DaemonSet:
+		c.daemonSet(obj)
+	case *appsv1.StatefulSet:
+		c.statefulSet(obj)
 	default:
 		c.add("kind", "%s objects cannot be committed", KindOf(d.Object))
 	}

@@ -114,10 +114,17 @@ func parsePercent(s string) (int, bool) {
 }
 
 func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
-	switch spec.RestartPolicy {
-	case "", corev1.RestartPolicyAlways:
-	default:
-		c.add(f+".restartPolicy", "must be Always for a Deployment")
+	switch kind := KindOf(c.d.Object); {
+	case kind == KindJob || kind == KindCronJob:
+		switch spec.RestartPolicy {
+		case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:
+		case "":
+			c.add(f+".restartPolicy", "restartPolicy is required for a %s: set Never or OnFailure", kind)
+		default:
+			c.add(f+".restartPolicy", "must be Never or OnFailure for a %s", kind)
+		}
+	case spec.RestartPolicy != "" && spec.RestartPolicy != corev1.RestartPolicyAlways:
+		c.add(f+".restartPolicy", "must be Always for a %s", kind)
 	}
 	c.nonNegative64(f+".terminationGracePeriodSeconds", spec.TerminationGracePeriodSeconds)
 	if sc := spec.SecurityContext; sc != nil {
@@ -365,6 +372,23 @@ func (c *checker) container(cf string, ct *corev1.Container, volumes map[string]
 	c.probe(cf+".livenessProbe", ct.LivenessProbe, ct, true)
 	c.probe(cf+".readinessProbe", ct.ReadinessProbe, ct, false)
 	c.probe(cf+".startupProbe", ct.StartupProbe, ct, true)
+	if lc := ct.Lifecycle; lc != nil {
+		c.lifecycleHandler(cf+".lifecycle.postStart", lc.PostStart, ct)
+		c.lifecycleHandler(cf+".lifecycle.preStop", lc.PreStop, ct)
+	}
+}
+
+// lifecycleHandler checks a postStart or preStop hook: exec or httpGet,
+// checked as a probe's handler.
+func (c *checker) lifecycleHandler(f string, h *corev1.LifecycleHandler, ct *corev1.Container) {
+	if h == nil {
+		return
+	}
+	if h.Exec == nil && h.HTTPGet == nil {
+		c.add(f, "a lifecycle hook needs exec or httpGet")
+		return
+	}
+	c.probe(f, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: h.Exec, HTTPGet: h.HTTPGet}}, ct, false)
 }
 
 // containerSecurity checks a container's securityContext.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -15,13 +16,15 @@ func validateSet(objs []Decoded) ErrorList {
 	var errs ErrorList
 	first := map[Key]*Decoded{}
 	namespaces := map[string]bool{DefaultNamespace: true}
-	data := map[Key]map[string]bool{} // ConfigMap and Secret keys
+	data := map[Key]dataKeys{} // ConfigMaps and Secrets, for their keys
+	keys := make([]Key, len(objs))
 	for i := range objs {
 		d := &objs[i]
 		if d.Object == nil {
 			continue
 		}
 		key := KeyOf(d.Object)
+		keys[i] = key
 		if prev, dup := first[key]; dup {
 			c := &checker{d: d}
 			c.add("metadata.name", "%s is defined twice: here and at %s; remove one", describeObject(d.Object), prev.Source)
@@ -33,20 +36,9 @@ func validateSet(objs []Decoded) ErrorList {
 		case *corev1.Namespace:
 			namespaces[obj.Name] = true
 		case *corev1.ConfigMap:
-			keys := map[string]bool{}
-			for k := range obj.Data {
-				keys[k] = true
-			}
-			for k := range obj.BinaryData {
-				keys[k] = true
-			}
-			data[key] = keys
+			data[key] = dataKeys{cm: obj}
 		case *corev1.Secret:
-			keys := map[string]bool{}
-			for k := range obj.Data {
-				keys[k] = true
-			}
-			data[key] = keys
+			data[key] = dataKeys{secret: obj}
 		}
 	}
 
@@ -54,7 +46,7 @@ func validateSet(objs []Decoded) ErrorList {
 	clusterIPs := map[string]string{} // "10.43.0.5" → where
 	for i := range objs {
 		d := &objs[i]
-		if d.Object == nil || first[KeyOf(d.Object)] != d {
+		if d.Object == nil || first[keys[i]] != d {
 			continue
 		}
 		c := &checker{d: d}
@@ -66,6 +58,18 @@ func validateSet(objs []Decoded) ErrorList {
 		case *appsv1.Deployment:
 			r := refChecker{c: c, namespace: obj.Namespace, data: data}
 			r.podSpec("spec.template.spec", &obj.Spec.Template.Spec)
+		case *appsv1.StatefulSet:
+			r := refChecker{c: c, namespace: obj.Namespace, data: data}
+			r.podSpec("spec.template.spec", &obj.Spec.Template.Spec)
+		case *appsv1.DaemonSet:
+			r := refChecker{c: c, namespace: obj.Namespace, data: data}
+			r.podSpec("spec.template.spec", &obj.Spec.Template.Spec)
+		case *batchv1.Job:
+			r := refChecker{c: c, namespace: obj.Namespace, data: data}
+			r.podSpec("spec.template.spec", &obj.Spec.Template.Spec)
+		case *batchv1.CronJob:
+			r := refChecker{c: c, namespace: obj.Namespace, data: data}
+			r.podSpec("spec.jobTemplate.spec.template.spec", &obj.Spec.JobTemplate.Spec.Template.Spec)
 		case *corev1.Service:
 			where := fmt.Sprintf("Service %s/%s at %s", obj.Namespace, obj.Name, d.Source)
 			if ip := obj.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
@@ -97,7 +101,27 @@ func validateSet(objs []Decoded) ErrorList {
 type refChecker struct {
 	c         *checker
 	namespace string
-	data      map[Key]map[string]bool
+	data      map[Key]dataKeys
+}
+
+// dataKeys is a ConfigMap or Secret whose keys references may name; the
+// keys are looked up when a reference needs them (no set is built per
+// object: most are never referenced by key).
+type dataKeys struct {
+	cm     *corev1.ConfigMap
+	secret *corev1.Secret
+}
+
+func (d dataKeys) has(k string) bool {
+	if d.secret != nil {
+		_, ok := d.secret.Data[k]
+		return ok
+	}
+	if _, ok := d.cm.Data[k]; ok {
+		return true
+	}
+	_, ok := d.cm.BinaryData[k]
+	return ok
 }
 
 func (r *refChecker) podSpec(f string, spec *corev1.PodSpec) {
@@ -156,7 +180,7 @@ func (r *refChecker) check(f, kind, name string, optional *bool, keys ...string)
 		return
 	}
 	for _, k := range keys {
-		if k != "" && !have[k] {
+		if k != "" && !have.has(k) {
 			r.c.add(f, "%s %s/%s has no key %q; add it or mark the reference optional: true", kind, r.namespace, name, k)
 		}
 	}

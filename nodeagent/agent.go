@@ -48,9 +48,25 @@ type Config struct {
 	// RuncRoot, when set, is passed to runc as its state root (see
 	// containerdproc.Proc.RuncRoot); empty keeps runc's default.
 	RuncRoot string
+	// LogDriver is the executable containerd's shim runs as every task's
+	// log driver (package logdriver; tugd passes itself): logs then carry
+	// timestamps and rotate. Empty: the shim writes plain log files that
+	// never rotate, and logs cannot be read with since or timestamps.
+	LogDriver string
+	// ContainerLogMaxSize and ContainerLogMaxFiles bound each container
+	// run's log when LogDriver is set: the kubelet's settings, default
+	// 10 MiB and 5 files.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
 	// Resync is the period of the full pass that runs even when nothing
 	// signals a change; default 5 s.
 	Resync time.Duration
+	// ClusterDNS is the cluster DNS address ClusterFirst pods get as their
+	// nameserver (10.43.0.10); empty: they get the host's resolv.conf.
+	ClusterDNS string
+	// ClusterDomain is the cluster domain in pods' search paths; default
+	// cluster.local.
+	ClusterDomain string
 }
 
 // Agent runs the pods bound to one node. See the package documentation.
@@ -70,6 +86,7 @@ type Agent struct {
 	mu       sync.Mutex
 	busy     map[types.UID]bool
 	failures map[types.UID]Failure
+	hooks    map[string]bool // container IDs whose postStart hook runs
 }
 
 // New checks cfg and prepares the agent's directories. It does not touch
@@ -118,6 +135,7 @@ func New(cfg Config) (*Agent, error) {
 		wakeCh:   make(chan struct{}, 1),
 		busy:     map[types.UID]bool{},
 		failures: map[types.UID]Failure{},
+		hooks:    map[string]bool{},
 	}
 	a.probes = newProber(a.log, a.clock, a.wake, a.execProbe)
 	return a, nil
@@ -131,7 +149,7 @@ const heartbeatPeriod = 10 * time.Second
 func (a *Agent) Run(ctx context.Context) error {
 	ctx = namespaces.WithNamespace(ctx, a.cfg.Namespace)
 	a.host = readHostInfo(ctx, a.cfg)
-	if err := a.registerNode(); err != nil {
+	if err := a.registerNode(ctx); err != nil {
 		return fmt.Errorf("nodeagent: register node %s: %w", a.cfg.NodeName, err)
 	}
 	podCh := a.cfg.Store.Notify(ctx, manifest.KindPod)
@@ -152,10 +170,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer requeue.Stop()
 
 	configs := true // the first pass also refreshes volumes
+	started, first := a.clock(), true
 	for {
 		next, err := a.pass(ctx, configs)
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("sync pass failed", "err", err)
+		}
+		if first && err == nil {
+			first = false
+			a.log.Info("first pass done: running containers adopted", "took", a.clock().Sub(started))
 		}
 		configs = false
 		if !requeue.Stop() {
@@ -180,7 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.host.RuntimeVersion == "" { // containerd was not up at start
 				a.host = readHostInfo(ctx, a.cfg)
 			}
-			if err := a.registerNode(); err != nil {
+			if err := a.registerNode(ctx); err != nil {
 				a.log.Warn("node heartbeat failed", "err", err)
 			}
 		}
@@ -195,17 +218,22 @@ func (a *Agent) wake() {
 }
 
 // watchExits wakes the loop whenever a task exits, and after every
-// (re)connection to containerd so that the next pass adopts what runs.
+// (re)connection to containerd so that the next pass adopts what runs. An
+// OOM event is recorded on the container first (see recordOOM).
 func (a *Agent) watchExits(ctx context.Context) {
-	filter := fmt.Sprintf(`topic=="/tasks/exit",namespace==%q`, a.cfg.Namespace)
+	exits := fmt.Sprintf(`topic=="/tasks/exit",namespace==%q`, a.cfg.Namespace)
+	ooms := fmt.Sprintf(`topic=="/tasks/oom",namespace==%q`, a.cfg.Namespace)
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
-		evs, errs := a.cfg.Client.Subscribe(sctx, filter)
+		evs, errs := a.cfg.Client.Subscribe(sctx, exits, ooms)
 		a.wake()
 	recv:
 		for {
 			select {
-			case <-evs:
+			case env := <-evs:
+				if env != nil && env.Topic == "/tasks/oom" {
+					a.recordOOM(ctx, env)
+				}
 				a.wake()
 			case err := <-errs:
 				if ctx.Err() == nil {
@@ -268,6 +296,10 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 	for k, v := range a.failures {
 		failures[k] = v
 	}
+	hooks := make(map[string]bool, len(a.hooks))
+	for k, v := range a.hooks {
+		hooks[k] = v
+	}
 	a.mu.Unlock()
 
 	plans := Plan(Input{
@@ -304,6 +336,7 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 			PodIP:      obs.sandboxes[pod.UID],
 			HostIP:     a.cfg.NodeIP,
 			Probes:     probes,
+			PostStart:  hooks,
 			Now:        now,
 			Backoff:    a.backoff,
 		}

@@ -21,8 +21,14 @@
 //     replaced) are removed the same way, with the grace period recorded on
 //     the containers.
 //   - The agent registers its Node (create or update with Mutate): capacity
-//     and allocatable, InternalIP, podCIDR, nodeInfo and a Ready condition
-//     whose lastHeartbeatTime is renewed every 10 s.
+//     and allocatable, InternalIP, podCIDR, nodeInfo (machine and boot IDs,
+//     system UUID, kernel, OS image, containerd version, architecture) and
+//     the conditions MemoryPressure, DiskPressure, PIDPressure and Ready,
+//     renewed every 10 s (pressure.go: the host is sampled at each
+//     heartbeat and compared with the kubelet's default hard eviction
+//     thresholds, memory.available<100Mi, nodefs.available<10%,
+//     nodefs.inodesFree<5%, and fewer than 10% of pid_max free; Ready is
+//     False while containerd does not answer). Nothing is evicted.
 //
 // # Structure
 //
@@ -107,14 +113,57 @@
 // container whatever its exit code, as the kubelet does. A probe's change
 // of result wakes the loop.
 //
+// # Resources
+//
+// CPU and memory requests and limits become the container's cgroup
+// settings (resourceOpts): memory limit, CFS quota over a 100 ms period for
+// the CPU limit, CPU shares from the request (the kubelet's
+// MilliCPUToShares). The pod's QoS class (QOSClass: Guaranteed, Burstable,
+// BestEffort, by the kubelet's rules) is reported in status.qosClass and
+// sets each process's oom_score_adj as the kubelet does (-997, 1000, or
+// 1000 - 1000*request/node memory within 2..999). Containers sit in
+// containerd's default cgroup (/<namespace>/<id>), not in per-pod and
+// per-class parent cgroups. The agent listens to containerd's /tasks/oom
+// events and records the run the OOM killer hit on the container
+// (tug.dev/oom-killed); that run's termination is reported with reason
+// OOMKilled beside its exit code (137), then as lastState. An OOM kill
+// while the agent is down is reported as Error (137).
+//
+// # Lifecycle hooks and stopping
+//
+// postStart (exec in the container, or httpGet from the agent's network
+// namespace to the pod IP unless host is given) runs right after the task
+// starts, within the start action (at most 2 min): until it returns the pod
+// is busy. A failed hook stops the container and is reported
+// Waiting/PostStartHookError; the restart policy then applies to the exit.
+// Every stop (deletion, replaced container, failed liveness or postStart)
+// runs the container's preStop hook first, within the grace period, then
+// sends the image's stop signal (the io.containerd.image.config.stop-signal
+// label set from the image's StopSignal at create; SIGTERM by default) and
+// SIGKILL once the rest of the grace period has passed (at least 2 s after
+// a preStop hook, as the kubelet). Containers of a pod that is gone from
+// the store get no preStop hook: its spec is no longer known.
+//
 // # Files
 //
-//	<DataDir>/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log   written by the shim (cio.LogFile)
+//	<DataDir>/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log[.N] see Logs
 //	<DataDir>/pods/<ns>_<pod>_<uid>/.etc/{hosts,resolv.conf,hostname} bind-mounted into every container
 //	<DataDir>/pods/<ns>_<pod>_<uid>/.volumes/<volume>/               see package volume
 //	<DataDir>/netns/<uid>, <DataDir>/cni/...                        see package podnet
 //
-// Logs keep being written while tugd is down, since the shim writes them.
+// # Logs
+//
+// With Config.LogDriver (tugd passes itself), containerd's shim runs the
+// log driver of package logdriver for every task: it writes timestamped
+// entries in the CRI format and rotates each run's file by size and count
+// (ContainerLogMaxSize, ContainerLogMaxFiles: 10 MiB and 5 by default),
+// keeping the logs of the current and previous runs only. It is the shim's
+// child, so logs keep being written while tugd is down and an adopted
+// container's log goes on. Logs reads them (since, timestamps, tail,
+// previous, follow across rotations: a follower more than MaxFiles files
+// behind skips what was rotated away). Without a log driver the shim
+// writes plain files (cio.LogFile) that never rotate, and since and
+// timestamps are refused.
 //
 // # Network namespaces
 //

@@ -20,8 +20,10 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent/images"
+	"github.com/tug-dev/tug/nodeagent/logdriver"
 	"github.com/tug-dev/tug/nodeagent/podenv"
 	"github.com/tug-dev/tug/nodeagent/volume"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -36,7 +38,7 @@ func (a *Agent) execute(ctx context.Context, p PodPlan) error {
 		var err error
 		switch act.Kind {
 		case ActStopContainers:
-			err = a.stopContainers(ctx, act.ContainerIDs, act.Grace)
+			err = a.stopContainers(ctx, p.Pod, act.ContainerIDs, act.Grace)
 		case ActRemoveContainers:
 			err = a.removeContainers(ctx, act.ContainerIDs)
 		case ActTeardownSandbox:
@@ -114,6 +116,13 @@ func (a *Agent) setupSandbox(ctx context.Context, pod *corev1.Pod) error {
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		return fmt.Errorf("read host resolv.conf: %w", err)
+	}
+	domain := a.cfg.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	if resolv, err = podResolvConf(pod, resolv, a.cfg.ClusterDNS, domain); err != nil {
+		return &actionError{reason: "DNSConfigForming", err: err}
 	}
 	f := a.etcFiles(pod)
 	files := []volume.File{
@@ -239,14 +248,19 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, name string
 		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: start: %w", name, err)}
 	}
 	a.log.Info("container started", "pod", pod.Namespace+"/"+pod.Name, "container", name, "id", id, "pid", task.Pid())
-	return nil
+	return a.postStart(ctx, pod, spec)
 }
 
 func (a *Agent) newTask(ctx context.Context, cont containerd.Container, logPath string) (containerd.Task, error) {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
 	}
-	task, err := cont.NewTask(ctx, cio.LogFile(logPath))
+	ioc := cio.LogFile(logPath)
+	if a.cfg.LogDriver != "" {
+		ioc = logdriver.Creator(a.cfg.LogDriver, logdriver.Settings{
+			Path: logPath, MaxSize: a.cfg.ContainerLogMaxSize, MaxFiles: a.cfg.ContainerLogMaxFiles})
+	}
+	task, err := cont.NewTask(ctx, ioc)
 	if err != nil {
 		return nil, fmt.Errorf("new task: %w", err)
 	}
@@ -311,6 +325,7 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 		specOpts = append(specOpts, oci.WithProcessCwd(spec.WorkingDir))
 	}
 	specOpts = append(specOpts, resourceOpts(spec)...)
+	specOpts = append(specOpts, withOOMScoreAdj(oomScoreAdj(QOSClass(pod), spec, a.host.MemoryBytes)))
 	specOpts = append(specOpts, securityOpts(sec)...) // last: seccomp follows the capabilities
 
 	now := a.clock()
@@ -340,6 +355,7 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithNewSpec(specOpts...),
 		containerd.WithContainerLabels(labels),
+		containerd.WithImageStopSignal(img, "SIGTERM"), // a label GetStopSignal reads
 	}
 	if a.cfg.RuncRoot != "" {
 		opts = append(opts, containerd.WithRuntime(plugin.RuntimeRuncV2, &runcoptions.Options{Root: a.cfg.RuncRoot}))
@@ -402,7 +418,11 @@ func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name stri
 	}
 	a.log.Info("container restarted", "pod", pod.Namespace+"/"+pod.Name, "container", name,
 		"restartCount", restarts, "lastExitCode", obs.ExitCode)
-	return nil
+	spec, err := specOf(pod, name)
+	if err != nil {
+		return nil // left the spec meanwhile: the next pass removes it
+	}
+	return a.postStart(ctx, pod, spec)
 }
 
 // killUnhealthy stops the run of a container that failed its liveness or
@@ -426,26 +446,29 @@ func (a *Agent) killUnhealthy(ctx context.Context, pod *corev1.Pod, act Action) 
 	}
 	a.log.Info("container unhealthy; killing it", "pod", pod.Namespace+"/"+pod.Name, "container", act.Container,
 		"reason", act.Message, "grace", act.Grace)
-	return a.stopContainer(ctx, id, act.Grace)
+	return a.stopContainer(ctx, pod, id, act.Grace)
 }
 
-// stopContainers stops the tasks of ids concurrently: SIGTERM, then SIGKILL
-// once grace has passed.
-func (a *Agent) stopContainers(ctx context.Context, ids []string, grace time.Duration) error {
+// stopContainers stops the tasks of ids concurrently (see stopContainer).
+func (a *Agent) stopContainers(ctx context.Context, pod *corev1.Pod, ids []string, grace time.Duration) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(ids))
 	for i, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = a.stopContainer(ctx, id, grace)
+			errs[i] = a.stopContainer(ctx, pod, id, grace)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (a *Agent) stopContainer(ctx context.Context, id string, grace time.Duration) error {
+// stopContainer stops the task of container id as the kubelet does: the
+// preStop hook of its spec in pod (nil: the pod is gone) within grace, then
+// the image's stop signal (SIGTERM unless the image says otherwise) and
+// SIGKILL once the rest of grace has passed.
+func (a *Agent) stopContainer(ctx context.Context, pod *corev1.Pod, id string, grace time.Duration) error {
 	cont, err := a.cfg.Client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -475,8 +498,13 @@ func (a *Agent) stopContainer(ctx context.Context, id string, grace time.Duratio
 		return nil // never started: removing it is enough
 	}
 	if grace > 0 {
-		if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("container %s: SIGTERM: %w", id, err)
+		grace = a.preStop(ctx, pod, id, grace)
+		sig, err := containerd.GetStopSignal(ctx, cont, syscall.SIGTERM)
+		if err != nil {
+			sig = syscall.SIGTERM
+		}
+		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("container %s: %s: %w", id, unix.SignalName(sig), err)
 		}
 		select {
 		case <-exited:

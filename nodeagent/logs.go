@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/tug-dev/tug/manifest"
+	"github.com/tug-dev/tug/nodeagent/logdriver"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -25,20 +27,24 @@ var ErrLogNotFound = errors.New("log not found")
 const followPoll = 100 * time.Millisecond
 
 // Logs streams the log of one container of a pod: stdout and stderr as the
-// container wrote them (no timestamps are recorded). Options honoured:
-// Container (needed when the pod has several), Previous (the run before the
-// current one), TailLines, LimitBytes and Follow (stream new output until the
-// container's task stops, ctx ends or the reader is closed). SinceSeconds,
-// SinceTime and Timestamps are refused.
+// container wrote them. Options honoured: Container (needed when the pod
+// has several), Previous (the run before the current one), TailLines,
+// LimitBytes, Follow (stream new output until the container's task stops,
+// ctx ends or the reader is closed, across rotations), and, when the agent
+// has a log driver (Config.LogDriver: entries carry their time),
+// SinceSeconds, SinceTime and Timestamps (each line prefixed with its
+// RFC 3339 time and a space, as the kubelet does). Without a log driver
+// these three are refused.
 func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
 	if opts == nil {
 		opts = &corev1.PodLogOptions{}
 	}
+	stamped := a.cfg.LogDriver != ""
 	switch {
-	case opts.SinceSeconds != nil || opts.SinceTime != nil:
-		return nil, fmt.Errorf("pod %s/%s: logs: since is not supported by tug (logs carry no timestamps)", namespace, pod)
-	case opts.Timestamps:
-		return nil, fmt.Errorf("pod %s/%s: logs: timestamps are not supported by tug (logs carry no timestamps)", namespace, pod)
+	case !stamped && (opts.SinceSeconds != nil || opts.SinceTime != nil):
+		return nil, fmt.Errorf("pod %s/%s: logs: since needs timestamps, and this agent runs without a log driver (logs carry no timestamps)", namespace, pod)
+	case !stamped && opts.Timestamps:
+		return nil, fmt.Errorf("pod %s/%s: logs: timestamps need a log driver, and this agent runs without one (logs carry no timestamps)", namespace, pod)
 	}
 	dir, uid, names, inits, err := a.findPodDir(namespace, pod)
 	if err != nil {
@@ -64,54 +70,261 @@ func (a *Agent) Logs(ctx context.Context, namespace, pod string, opts *corev1.Po
 		return nil, fmt.Errorf("pod %s/%s: container %q has not started yet: %w", namespace, pod, name, ErrLogNotFound)
 	}
 	run := runs[len(runs)-1]
-	f, err := os.Open(filepath.Join(dir, name, strconv.Itoa(run)+".log"))
+	path := filepath.Join(dir, name, strconv.Itoa(run)+".log")
+	files := []string{path}
+	if stamped {
+		files = logdriver.Files(path)
+	}
+	if len(files) == 0 || files[len(files)-1] != path {
+		return nil, fmt.Errorf("pod %s/%s: container %q: %w", namespace, pod, name, ErrLogNotFound)
+	}
+	// Open the current file now, so that a missing log fails the call.
+	cur, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s/%s: container %q: %w", namespace, pod, name, err)
 	}
-	if opts.TailLines != nil {
-		off, err := tailOffset(f, *opts.TailLines)
+	r := &logRenderer{stamped: stamped, timestamps: opts.Timestamps}
+	if opts.SinceTime != nil {
+		r.since = opts.SinceTime.Time
+	} else if opts.SinceSeconds != nil {
+		r.since = a.clock().Add(-time.Duration(*opts.SinceSeconds) * time.Second)
+	}
+	if !stamped && opts.TailLines != nil {
+		// Plain files never rotate: seek to the tail instead of reading it all.
+		off, err := tailOffset(cur, *opts.TailLines)
 		if err == nil {
-			_, err = f.Seek(off, io.SeekStart)
+			_, err = cur.Seek(off, io.SeekStart)
 		}
 		if err != nil {
-			f.Close()
+			cur.Close()
 			return nil, fmt.Errorf("pod %s/%s: container %q: tail: %w", namespace, pod, name, err)
 		}
+		opts = opts.DeepCopy()
+		opts.TailLines = nil
 	}
 	var limit int64 = -1
 	if opts.LimitBytes != nil {
 		limit = *opts.LimitBytes
 	}
-	if !opts.Follow || opts.Previous {
-		return &limitedFile{f: f, r: limitReader(f, limit)}, nil
-	}
-
+	follow := opts.Follow && !opts.Previous
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(ctx, a.cfg.Namespace))
 	pr, pw := io.Pipe()
 	id := ContainerID(uid, name)
 	go func() {
-		defer f.Close()
 		w := io.Writer(pw)
 		if limit >= 0 {
 			w = &limitWriter{w: pw, n: limit}
 		}
-		for {
-			alive := a.taskAlive(ctx, id, run)
-			if _, err := io.Copy(w, f); err != nil {
-				pw.CloseWithError(ignoreLimit(err))
-				return
-			}
-			if !alive || ctx.Err() != nil {
-				pw.Close()
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(followPoll):
-			}
+		s := &logStream{r: r, w: w, tail: opts.TailLines}
+		err := s.copyAll(files[:len(files)-1], cur)
+		switch {
+		case err != nil:
+		case follow:
+			err = s.follow(ctx, path, func() bool { return a.taskAlive(ctx, id, run) })
+		default:
+			err = s.drain(true)
 		}
+		if err == nil {
+			err = s.flush()
+		}
+		s.cur.Close()
+		pw.CloseWithError(ignoreLimit(err))
 	}()
 	return &followReader{PipeReader: pr, cancel: cancel}, nil
+}
+
+// logRenderer turns log file lines into what a reader gets.
+type logRenderer struct {
+	stamped    bool // lines are logdriver entries
+	timestamps bool
+	since      time.Time
+	mid        bool // the last entry was partial
+}
+
+// render returns the output of one file line, nil when since filters it
+// out. A line that is not an entry is passed as it is.
+func (r *logRenderer) render(line []byte) []byte {
+	if !r.stamped {
+		return line
+	}
+	e, err := logdriver.Parse(line)
+	if err != nil {
+		return line
+	}
+	if !r.since.IsZero() && e.Time.Before(r.since) {
+		r.mid = e.Partial
+		return nil
+	}
+	var b []byte
+	if r.timestamps && !r.mid {
+		b = append(e.Time.UTC().AppendFormat(b, time.RFC3339Nano), ' ')
+	}
+	b = append(b, e.Content...)
+	if !e.Partial {
+		b = append(b, '\n')
+	}
+	r.mid = e.Partial
+	return b
+}
+
+// logStream copies a run's log files to w, keeping the last tail lines
+// only until it is flushed.
+type logStream struct {
+	r       *logRenderer
+	w       io.Writer
+	tail    *int64
+	ring    [][]byte
+	cur     *os.File
+	br      *bufio.Reader
+	pending []byte // a line without its newline yet, at the current file's end
+}
+
+func (s *logStream) emit(out []byte) error {
+	if out == nil {
+		return nil
+	}
+	if s.tail != nil {
+		if *s.tail <= 0 {
+			return nil
+		}
+		s.ring = append(s.ring, out)
+		if int64(len(s.ring)) > *s.tail {
+			s.ring = s.ring[1:]
+		}
+		return nil
+	}
+	_, err := s.w.Write(out)
+	return err
+}
+
+// flush writes what the tail kept, then lets lines through.
+func (s *logStream) flush() error {
+	if s.tail == nil {
+		return nil
+	}
+	s.tail = nil
+	for _, out := range s.ring {
+		if _, err := s.w.Write(out); err != nil {
+			return err
+		}
+	}
+	s.ring = nil
+	return nil
+}
+
+// copyAll copies the older files whole, then the current file up to its
+// last complete line.
+func (s *logStream) copyAll(older []string, cur *os.File) error {
+	for _, name := range older {
+		f, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // rotated away meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		s.cur, s.br, s.pending = f, bufio.NewReaderSize(f, 64<<10), nil
+		err = s.drain(true)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	s.cur, s.br, s.pending = cur, bufio.NewReaderSize(cur, 64<<10), nil
+	return s.drain(false)
+}
+
+// drain copies the complete lines of the current file; final also copies
+// a last line without a newline.
+func (s *logStream) drain(final bool) error {
+	for {
+		line, err := s.br.ReadBytes('\n')
+		if len(line) > 0 {
+			if len(s.pending) > 0 {
+				line = append(s.pending, line...)
+				s.pending = nil
+			}
+			if line[len(line)-1] != '\n' && !final {
+				s.pending = line
+			} else if err := s.emit(s.r.render(line)); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			if final && len(s.pending) > 0 {
+				p := s.pending
+				s.pending = nil
+				return s.emit(s.r.render(p))
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// follow streams what is written to path until alive reports the run
+// over (and the file is drained) or ctx ends, reopening path when the log
+// driver rotated it.
+func (s *logStream) follow(ctx context.Context, path string, alive func() bool) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	for {
+		running := alive()
+		if err := s.drain(false); err != nil {
+			return err
+		}
+		if next := nextLogFile(path, s.cur); next != nil {
+			if err := s.drain(true); err != nil {
+				next.Close()
+				return err
+			}
+			s.cur.Close()
+			s.cur, s.br = next, bufio.NewReaderSize(next, 64<<10)
+			continue
+		}
+		if !running || ctx.Err() != nil {
+			return s.drain(true)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(followPoll):
+		}
+	}
+}
+
+// nextLogFile opens the file that follows cur once the log driver
+// rotated cur away from path: the next newer of path's files, or the
+// oldest one left when cur is gone from them (the reader fell more than
+// MaxFiles behind). It returns nil while cur is still path.
+func nextLogFile(path string, cur *os.File) *os.File {
+	curInfo, err := cur.Stat()
+	if err != nil {
+		return nil
+	}
+	if fi, err := os.Stat(path); err != nil || os.SameFile(fi, curInfo) {
+		return nil
+	}
+	files := logdriver.Files(path)
+	next := ""
+	for i, f := range files {
+		if fi, err := os.Stat(f); err == nil && os.SameFile(fi, curInfo) {
+			if i+1 < len(files) {
+				next = files[i+1]
+			}
+			break
+		}
+	}
+	if next == "" && len(files) > 0 {
+		next = files[0]
+	}
+	f, err := os.Open(next)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // findPodDir locates the directory of a pod: the one of the stored pod's
@@ -214,21 +427,6 @@ func tailOffset(f *os.File, n int64) (int64, error) {
 		}
 	}
 	return 0, nil
-}
-
-type limitedFile struct {
-	f *os.File
-	r io.Reader
-}
-
-func (l *limitedFile) Read(p []byte) (int, error) { return l.r.Read(p) }
-func (l *limitedFile) Close() error               { return l.f.Close() }
-
-func limitReader(r io.Reader, n int64) io.Reader {
-	if n < 0 {
-		return r
-	}
-	return io.LimitReader(r, n)
 }
 
 var errLimit = errors.New("limit reached")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // MaxPods is the pods capacity every node reports.
@@ -31,6 +31,7 @@ type hostInfo struct {
 	RuntimeVersion string // containerd://<version>
 	Architecture   string
 	MachineID      string
+	SystemUUID     string
 	BootID         string
 	Hostname       string
 }
@@ -56,6 +57,7 @@ func readHostInfo(ctx context.Context, cfg Config) hostInfo {
 		h.RuntimeVersion = "containerd://" + v.Version
 	}
 	h.MachineID = readTrimmed("/etc/machine-id")
+	h.SystemUUID = strings.ToLower(readTrimmed("/sys/class/dmi/id/product_uuid")) // root only; empty in some VMs
 	h.BootID = readTrimmed("/proc/sys/kernel/random/boot_id")
 	return h
 }
@@ -95,9 +97,10 @@ func osPrettyName(osRelease []byte) string {
 }
 
 // nodeObject returns the node to store: cur (nil when missing) with the
-// agent's status and pod CIDR, and the heartbeat at now. Labels, taints and
+// agent's status (conditions from u, see nodeConditions) and pod CIDR, and
+// the heartbeat at now. Labels, taints and
 // other spec fields written by others are kept. It is pure.
-func nodeObject(cur *corev1.Node, name, podCIDR, nodeIP string, h hostInfo, now time.Time) *corev1.Node {
+func nodeObject(cur *corev1.Node, name, podCIDR, nodeIP string, h hostInfo, u hostUsage, now time.Time) *corev1.Node {
 	n := &corev1.Node{}
 	if cur != nil {
 		n = cur.DeepCopy()
@@ -123,6 +126,7 @@ func nodeObject(cur *corev1.Node, name, podCIDR, nodeIP string, h hostInfo, now 
 	}
 	n.Status.NodeInfo = corev1.NodeSystemInfo{
 		MachineID:               h.MachineID,
+		SystemUUID:              h.SystemUUID,
 		BootID:                  h.BootID,
 		KernelVersion:           h.Kernel,
 		OSImage:                 h.OSImage,
@@ -131,31 +135,20 @@ func nodeObject(cur *corev1.Node, name, podCIDR, nodeIP string, h hostInfo, now 
 		OperatingSystem:         "linux",
 		Architecture:            h.Architecture,
 	}
-	ts := metav1.NewTime(now.Truncate(time.Second))
-	ready := corev1.NodeCondition{
-		Type:               corev1.NodeReady,
-		Status:             corev1.ConditionTrue,
-		LastHeartbeatTime:  ts,
-		LastTransitionTime: ts,
-		Reason:             "KubeletReady",
-		Message:            "tug node agent is posting ready status",
-	}
+	ours := nodeConditions(n.Status.Conditions, u, DefaultThresholds, now)
 	var conds []corev1.NodeCondition
 	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			if c.Status == corev1.ConditionTrue {
-				ready.LastTransitionTime = c.LastTransitionTime
-			}
-			continue
+		if !slices.ContainsFunc(ours, func(o corev1.NodeCondition) bool { return o.Type == c.Type }) {
+			conds = append(conds, c) // written by someone else
 		}
-		conds = append(conds, c)
 	}
-	n.Status.Conditions = append(conds, ready)
+	n.Status.Conditions = append(conds, ours...)
 	return n
 }
 
 // registerNode creates or updates the node object, with a new heartbeat.
-func (a *Agent) registerNode() error {
+func (a *Agent) registerNode(ctx context.Context) error {
+	u := a.readHostUsage(ctx)
 	key := manifest.Key{Kind: manifest.KindNode, Name: a.cfg.NodeName}
 	return a.cfg.Store.Mutate(key, func(cur manifest.Object) (manifest.Object, error) {
 		var n *corev1.Node
@@ -165,6 +158,6 @@ func (a *Agent) registerNode() error {
 				return nil, fmt.Errorf("%s is a %T", key, cur)
 			}
 		}
-		return nodeObject(n, a.cfg.NodeName, a.cfg.PodCIDR, a.cfg.NodeIP, a.host, a.clock()), nil
+		return nodeObject(n, a.cfg.NodeName, a.cfg.PodCIDR, a.cfg.NodeIP, a.host, u, a.clock()), nil
 	})
 }

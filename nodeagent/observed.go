@@ -30,6 +30,8 @@ const (
 	labelLastStartedAt  = "tug.dev/last-started-at"  // previous task's start
 	labelLastFinishedAt = "tug.dev/last-finished-at" // previous task's exit
 	labelProbeKilled    = "tug.dev/probe-killed"     // started-at of the run a failed liveness or startup probe killed
+	labelOOMKilled      = "tug.dev/oom-killed"       // started-at of the run the kernel's OOM killer hit
+	labelLastReason     = "tug.dev/last-reason"      // previous task's termination reason when not Completed/Error (OOMKilled)
 )
 
 // TaskState is the state of a container's task as containerd reports it.
@@ -48,6 +50,7 @@ const (
 // Termination is one finished run of a container.
 type Termination struct {
 	ExitCode   int32
+	Reason     string // OOMKilled, or empty: Completed or Error by the exit code
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
@@ -67,6 +70,7 @@ type Container struct {
 	Last         *Termination // the run before the current task
 	Backoff      backoff.State
 	ProbeKilled  bool // the current (or last) run was killed by a failed liveness or startup probe
+	OOMKilled    bool // the kernel's OOM killer hit the current (or last) run
 
 	Task     TaskState
 	Pid      uint32
@@ -102,6 +106,9 @@ func containerFromLabels(id string, l map[string]string) (Container, bool) {
 	if killed := parseTime(l[labelProbeKilled]); !killed.IsZero() && killed.Equal(c.StartedAt) {
 		c.ProbeKilled = true
 	}
+	if oom := parseTime(l[labelOOMKilled]); !oom.IsZero() && oom.Equal(c.StartedAt) {
+		c.OOMKilled = true
+	}
 	c.RestartCount, _ = strconv.Atoi(l[LabelRestartCount])
 	c.Grace, _ = time.ParseDuration(l[labelGrace])
 	c.Backoff.Delay, _ = time.ParseDuration(l[labelBackoff])
@@ -111,6 +118,7 @@ func containerFromLabels(id string, l map[string]string) (Container, bool) {
 			ExitCode:   int32(code),
 			StartedAt:  parseTime(l[labelLastStartedAt]),
 			FinishedAt: parseTime(l[labelLastFinishedAt]),
+			Reason:     l[labelLastReason],
 		}
 	}
 	return c, true
@@ -128,7 +136,16 @@ func restartLabels(c Container, b backoff.State, now time.Time) map[string]strin
 		labelLastExitCode:   strconv.Itoa(int(c.ExitCode)),
 		labelLastStartedAt:  formatTime(c.StartedAt),
 		labelLastFinishedAt: formatTime(c.ExitedAt),
+		labelLastReason:     terminationReason(c.OOMKilled),
 	}
+}
+
+// terminationReason is the reason recorded for a run beside its exit code.
+func terminationReason(oomKilled bool) string {
+	if oomKilled {
+		return "OOMKilled"
+	}
+	return ""
 }
 
 // exitRecorded reports whether c's labels already record its current exit

@@ -1,12 +1,14 @@
 package nodeagent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tug-dev/tug/nodeagent/podenv"
@@ -121,6 +123,17 @@ func resourceOpts(c *corev1.Container) []oci.SpecOpts {
 	}
 	opts = append(opts, oci.WithCPUShares(cpuShares(milli)))
 	return opts
+}
+
+// withOOMScoreAdj sets the container process's oom_score_adj.
+func withOOMScoreAdj(adj int) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.OOMScoreAdj = &adj
+		return nil
+	}
 }
 
 // cpuShares is the kubelet's MilliCPUToShares.

@@ -141,7 +141,8 @@ func TestHostsFile(t *testing.T) {
 func TestNodeObject(t *testing.T) {
 	h := hostInfo{CPUs: 2, MemoryBytes: 4 << 30, StorageBytes: 100 << 30, Kernel: "6.1.0", OSImage: "Debian GNU/Linux 12 (bookworm)",
 		RuntimeVersion: "containerd://1.6.20", Architecture: "amd64", Hostname: "box"}
-	n := nodeObject(nil, "n1", "10.42.0.0/24", "127.0.0.1", h, t0.Add(400*time.Millisecond))
+	u := hostUsage{MemAvailable: 2 << 30, DiskAvailable: 50 << 30, DiskTotal: 100 << 30, Threads: 300, PIDMax: 4194304}
+	n := nodeObject(nil, "n1", "10.42.0.0/24", "127.0.0.1", h, u, t0.Add(400*time.Millisecond))
 	if n.Name != "n1" || n.Kind != "Node" || n.Spec.PodCIDR != "10.42.0.0/24" {
 		t.Errorf("node meta/spec: %+v %+v", n.ObjectMeta, n.Spec)
 	}
@@ -155,14 +156,14 @@ func TestNodeObject(t *testing.T) {
 	if a := n.Status.Addresses; len(a) == 0 || a[0] != (corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}) {
 		t.Errorf("addresses: %v", a)
 	}
-	ready := n.Status.Conditions[0]
+	ready := n.Status.Conditions[3]
 	if ready.Type != corev1.NodeReady || ready.Status != corev1.ConditionTrue || !ready.LastHeartbeatTime.Time.Equal(t0) {
 		t.Errorf("ready: %+v", ready)
 	}
 	// A heartbeat later: only the heartbeat moves; labels set by others stay.
 	n.Labels = map[string]string{"zone": "a"}
-	later := nodeObject(n, "n1", "10.42.0.0/24", "127.0.0.1", h, t0.Add(10*time.Second))
-	r := later.Status.Conditions[0]
+	later := nodeObject(n, "n1", "10.42.0.0/24", "127.0.0.1", h, u, t0.Add(10*time.Second))
+	r := later.Status.Conditions[3]
 	if !r.LastHeartbeatTime.Time.Equal(t0.Add(10*time.Second)) || !r.LastTransitionTime.Time.Equal(t0) || later.Labels["zone"] != "a" {
 		t.Errorf("after heartbeat: %+v labels %v", r, later.Labels)
 	}

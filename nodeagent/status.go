@@ -19,6 +19,7 @@ type StatusInput struct {
 	HostIP     string
 	Failure    *Failure
 	Probes     map[string]ProbeState // probe results per container ID
+	PostStart  map[string]bool       // container IDs whose postStart hook runs
 	Now        time.Time
 	Backoff    backoff.Policy
 }
@@ -34,7 +35,7 @@ func PodStatus(in StatusInput) corev1.PodStatus {
 	st := corev1.PodStatus{
 		HostIP:    in.HostIP,
 		StartTime: cur.StartTime,
-		QOSClass:  cur.QOSClass,
+		QOSClass:  QOSClass(pod),
 	}
 	if in.HostIP != "" {
 		st.HostIPs = []corev1.HostIP{{IP: in.HostIP}}
@@ -148,7 +149,8 @@ func initContainerStatus(in StatusInput, spec corev1.Container, obs *Container) 
 	if obs.Last != nil {
 		cs.LastTerminationState.Terminated = terminated(obs.ID, *obs.Last)
 	}
-	exit := terminated(obs.ID, Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt})
+	exit := terminated(obs.ID, Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt,
+		Reason: terminationReason(obs.OOMKilled)})
 	failed := in.Failure != nil && in.Failure.Container == spec.Name
 	d, done := decideInit(in.Pod.Spec.RestartPolicy, obs, in.Now, in.Backoff)
 	switch {
@@ -206,6 +208,11 @@ func containerStatus(in StatusInput, spec corev1.Container, obs *Container) core
 	}
 	switch obs.Task {
 	case TaskRunning:
+		if in.PostStart[obs.ID] {
+			// Not running until its postStart hook returns, as in the kubelet.
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			break
+		}
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(obs.StartedAt.Truncate(time.Second))}
 		// Without results for this run yet, a container with a startup
 		// probe is not started and one with a readiness probe not ready.
@@ -216,7 +223,8 @@ func containerStatus(in StatusInput, spec corev1.Container, obs *Container) core
 		*cs.Started = spec.StartupProbe == nil || ps.Started
 		cs.Ready = *cs.Started && (spec.ReadinessProbe == nil || ps.Ready)
 	case TaskStopped:
-		exit := Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt}
+		exit := Termination{ExitCode: obs.ExitCode, StartedAt: obs.StartedAt, FinishedAt: obs.ExitedAt,
+			Reason: terminationReason(obs.OOMKilled)}
 		d := decide(in.Pod, obs, in.Now, in.Backoff)
 		switch {
 		case failed:
@@ -246,7 +254,10 @@ func containerStatus(in StatusInput, spec corev1.Container, obs *Container) core
 
 func terminated(id string, t Termination) *corev1.ContainerStateTerminated {
 	reason := "Completed"
-	if t.ExitCode != 0 {
+	switch {
+	case t.Reason != "":
+		reason = t.Reason
+	case t.ExitCode != 0:
 		reason = "Error"
 	}
 	return &corev1.ContainerStateTerminated{

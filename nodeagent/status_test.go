@@ -159,6 +159,7 @@ func TestPodStatusStable(t *testing.T) {
 		HostIP: "127.0.0.1", HostIPs: []corev1.HostIP{{IP: "127.0.0.1"}},
 		PodIP: "10.42.0.3", PodIPs: []corev1.PodIP{{IP: "10.42.0.3"}},
 		StartTime: timePtr(t0),
+		QOSClass:  corev1.PodQOSBestEffort,
 		ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", Image: "tug.local/hello:v1", ImageID: "sha256:abc", ContainerID: "containerd://a-app",
 			Ready: true, Started: func() *bool { b := true; return &b }(),

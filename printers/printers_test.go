@@ -499,15 +499,19 @@ func TestPrintHistory(t *testing.T) {
 		{SHA: "9f8e7d6c5b4a", Outcome: manifest.OutcomeRejected, Trigger: "webhook", Finished: now.Add(-2 * time.Minute), Message: "Scale web\n\nbody"},
 		{SHA: "1a2b3c4d5e6f", Outcome: manifest.OutcomeApplied, Trigger: "poll", Finished: now.Add(-5 * time.Hour), Message: "Add web\tdeployment"},
 		{SHA: "0000000aaaa", Outcome: manifest.OutcomeApplied, Started: now.Add(-72 * time.Hour)},
+		{SHA: "5e5e5e5e5e5e", Outcome: manifest.OutcomeApplied, Trigger: "poll", Rewrite: true, Previous: "0000000aaaa", Finished: now.Add(-time.Minute), Message: "Force"},
+		{SHA: "6f6f6f6f6f6f", Outcome: manifest.OutcomeSuperseded, Trigger: "webhook", Finished: now.Add(-time.Minute)},
 	}
 	var buf bytes.Buffer
 	if err := PrintHistory(&buf, recs, Options{Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	want := "SHA       OUTCOME    TRIGGER   AGE   MESSAGE\n" +
-		"9f8e7d6   Rejected   webhook   2m    Scale web\n" +
-		"1a2b3c4   Applied    poll      5h    Add web deployment\n" +
-		"0000000   Applied    <none>    3d    \n"
+	want := "SHA       OUTCOME                        TRIGGER   AGE   MESSAGE\n" +
+		"9f8e7d6   Rejected                       webhook   2m    Scale web\n" +
+		"1a2b3c4   Applied                        poll      5h    Add web deployment\n" +
+		"0000000   Applied                        <none>    3d    \n" +
+		"5e5e5e5   Applied (rewrite of 0000000)   poll      60s   Force\n" +
+		"6f6f6f6   Superseded                     webhook   60s   \n"
 	if diff := cmp.Diff(want, buf.String()); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
 	}

@@ -129,7 +129,12 @@ func PrintHistory(w io.Writer, recs []manifest.SyncRecord, opts Options) error {
 		if t.IsZero() {
 			t = r.Started
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(ShortSHA(r.SHA)), cell(r.Outcome), cell(orNone(r.Trigger)),
+		outcome := r.Outcome
+		if r.Rewrite {
+			// A force-push: the commit does not descend from the one before.
+			outcome += " (rewrite of " + ShortSHA(r.Previous) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(ShortSHA(r.SHA)), cell(outcome), cell(orNone(r.Trigger)),
 			Age(t, opts.Now), cell(FirstLine(r.Message)))
 	}
 	return tw.Flush()

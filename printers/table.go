@@ -93,6 +93,14 @@ func tableFor(kind string) ([]metav1.TableColumnDefinition, rowFunc, error) {
 		return nodeColumns(), nodeRow, nil
 	case manifest.KindNamespace:
 		return namespaceColumns(), namespaceRow, nil
+	case manifest.KindJob:
+		return jobColumns(), jobRow, nil
+	case manifest.KindCronJob:
+		return cronJobColumns(), cronJobRow, nil
+	case manifest.KindDaemonSet:
+		return daemonSetColumns(), daemonSetRow, nil
+	case manifest.KindStatefulSet:
+		return statefulSetColumns(), statefulSetRow, nil
 	}
 	return nil, nil, fmt.Errorf("no table for kind %q: %w", kind, manifest.ErrUnknownKind)
 }

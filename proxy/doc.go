@@ -60,6 +60,14 @@
 // the dynamic affinity map (the one thing it reads back, filled by packets)
 // and deletes the clients remembered there.
 //
+// Cluster DNS (Config.ClusterDNS, Ruleset.AddClusterDNS): the reserved
+// address 10.43.0.10, port 53 over UDP and TCP, renders as two ordinary
+// ports of a pseudo-service "/cluster-dns" (empty namespace, so it sorts
+// first and no Service can clash) whose one endpoint is the node's DNS
+// server on the pod bridge gateway (10.42.0.1:53, package dns). The
+// skeleton does not change; pods and the node itself reach the server
+// through the same service-ips vmap and dnat_1 chain as any service.
+//
 // Not done yet: sessionAffinityConfig (the timeout is Kubernetes' default),
-// externalTrafficPolicy Local, IPv6, cluster DNS, network policy.
+// externalTrafficPolicy Local, IPv6, network policy.
 package proxy

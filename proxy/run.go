@@ -28,7 +28,10 @@ type Config struct {
 	Store       Store
 	Applier     RulesApplier
 	ServiceCIDR netip.Prefix // traffic to unallocated addresses in it is dropped
-	Logger      *slog.Logger
+	// ClusterDNS, when set, sends its IP:53 (UDP, TCP) to the node's DNS
+	// server; see Ruleset.AddClusterDNS.
+	ClusterDNS ClusterDNS
+	Logger     *slog.Logger
 	// RetryInterval is the first wait after a failed sync; it doubles up to
 	// 30 s. Default 1 s.
 	RetryInterval time.Duration
@@ -103,6 +106,7 @@ func (p *Proxy) Sync() error {
 		}
 	}
 	rs := Render(p.cfg.ServiceCIDR, services, endpoints)
+	rs.AddClusterDNS(p.cfg.ClusterDNS)
 	if err := p.cfg.Applier.Apply(rs); err != nil {
 		return err
 	}

@@ -31,6 +31,23 @@
 //     the endpoints controller (one Endpoints per Service with a selector,
 //     from the matching pods; see planEndpoints).
 //
+// Plan also runs, in order: the node lifecycle controller (planNodes: a
+// node whose heartbeat is overdue by Options.NodeGracePeriod, 10 s by
+// default, gets Ready=Unknown and the node.kubernetes.io/unreachable
+// NoSchedule/NoExecute taints, removed when heartbeats return; pods on it
+// are marked not ready and evicted when their toleration runs out), the
+// CronJob controller (planCronJob: cron schedules in spec.timeZone,
+// concurrencyPolicy, startingDeadlineSeconds, history limits, suspend;
+// requeued at the next schedule time, so the injected clock drives it), the
+// Job controller (planJob: completions, parallelism, backoffLimit with
+// exponential retry delay, activeDeadlineSeconds, ttlSecondsAfterFinished,
+// conditions Complete/Failed) and the DaemonSet controller (planDaemonSet:
+// one pod per eligible node by nodeSelector, required node affinity and
+// taints; RollingUpdate with maxUnavailable, or OnDelete). New pods get the
+// default 30 s tolerations for the not-ready and unreachable NoExecute
+// taints (Options.DefaultTolerationSeconds) unless they tolerate those
+// taints themselves, as Kubernetes' admission does.
+//
 // A ReplicaSet records in tug.dev/revision the commit that introduced its
 // template (copied from the Deployment's stamp when it is created) and in
 // deployment.kubernetes.io/revision its rollout number. Reverting a commit

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	batchv1 "k8s.io/api/batch/v1"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -13,6 +14,37 @@ func collectGarbage(w *Writes, ix *index, now time.Time) {
 	owners := map[types.UID]bool{}
 	for _, d := range ix.snap.Deployments {
 		owners[d.UID] = true
+	}
+	for _, cj := range ix.snap.CronJobs {
+		owners[cj.UID] = true
+	}
+	for _, ds := range ix.snap.DaemonSets {
+		owners[ds.UID] = true
+	}
+	for _, sts := range ix.snap.StatefulSets {
+		owners[sts.UID] = true
+	}
+	deletedJobs := map[types.UID]bool{}
+	for _, d := range w.Deletes {
+		if _, ok := d.(*batchv1.Job); ok {
+			deletedJobs[d.GetUID()] = true
+		}
+	}
+	for _, j := range ix.snap.Jobs {
+		ref := controllerOf(j.OwnerReferences)
+		if ref != nil && !owners[ref.UID] {
+			if !deletedJobs[j.UID] {
+				w.Deletes = append(w.Deletes, j)
+				deletedJobs[j.UID] = true
+			}
+			continue
+		}
+		if !deletedJobs[j.UID] {
+			owners[j.UID] = true
+		}
+	}
+	for _, j := range ix.jobs {
+		owners[j.UID] = true
 	}
 	deletedRS := map[types.UID]bool{}
 	for _, rs := range ix.snap.ReplicaSets {
@@ -29,7 +61,7 @@ func collectGarbage(w *Writes, ix *index, now time.Time) {
 	}
 	for _, p := range ix.snap.Pods {
 		ref := controllerOf(p.OwnerReferences)
-		if ref != nil && (!owners[ref.UID] || deletedRS[ref.UID]) {
+		if ref != nil && (!owners[ref.UID] || deletedRS[ref.UID]) && p.DeletionTimestamp == nil {
 			deletePod(w, p, now)
 		}
 	}

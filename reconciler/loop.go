@@ -10,6 +10,7 @@ import (
 
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +25,10 @@ type Config struct {
 	Logger    *slog.Logger
 	Clock     func() time.Time
 	IDs       IDs // default random UIDs and suffixes
+	// NodeGracePeriod and DefaultTolerationSeconds tune node failure
+	// handling (see Options); zero takes the defaults (10 s, 30 s).
+	NodeGracePeriod          time.Duration
+	DefaultTolerationSeconds int64
 }
 
 // Reconciler applies revisions and runs the control loop.
@@ -33,6 +38,7 @@ type Reconciler struct {
 	log   *slog.Logger
 	clock func() time.Time
 	ids   IDs
+	opts  Options
 
 	mu sync.Mutex // serializes revision applies with each other
 }
@@ -51,7 +57,8 @@ func New(cfg Config) *Reconciler {
 	if cfg.IDs == nil {
 		cfg.IDs = randomIDs{}
 	}
-	return &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs}
+	return &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs,
+		opts: Options{NodeGracePeriod: cfg.NodeGracePeriod, DefaultTolerationSeconds: cfg.DefaultTolerationSeconds}.withDefaults()}
 }
 
 type randomIDs struct{}
@@ -183,7 +190,7 @@ func (r *Reconciler) passWrites() (Writes, error) {
 	if err != nil {
 		return Writes{}, err
 	}
-	w := Plan(snap, r.clock(), r.ids, r.sched)
+	w := PlanOptions(snap, r.clock(), r.ids, r.sched, r.opts)
 	if w.Empty() {
 		return w, nil
 	}
@@ -219,6 +226,10 @@ func (r *Reconciler) snapshot() (Snapshot, error) {
 	list(manifest.KindNode, func(o manifest.Object) { s.Nodes = append(s.Nodes, o.(*corev1.Node)) })
 	list(manifest.KindService, func(o manifest.Object) { s.Services = append(s.Services, o.(*corev1.Service)) })
 	list(manifest.KindEndpoints, func(o manifest.Object) { s.Endpoints = append(s.Endpoints, o.(*corev1.Endpoints)) })
+	list(manifest.KindJob, func(o manifest.Object) { s.Jobs = append(s.Jobs, o.(*batchv1.Job)) })
+	list(manifest.KindCronJob, func(o manifest.Object) { s.CronJobs = append(s.CronJobs, o.(*batchv1.CronJob)) })
+	list(manifest.KindDaemonSet, func(o manifest.Object) { s.DaemonSets = append(s.DaemonSets, o.(*appsv1.DaemonSet)) })
+	list(manifest.KindStatefulSet, func(o manifest.Object) { s.StatefulSets = append(s.StatefulSets, o.(*appsv1.StatefulSet)) })
 	return s, err
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,15 +14,19 @@ import (
 
 // Snapshot is the observed state one pass of the control loop plans from.
 type Snapshot struct {
-	Namespaces  []*corev1.Namespace
-	Deployments []*appsv1.Deployment
-	ReplicaSets []*appsv1.ReplicaSet
-	Pods        []*corev1.Pod
-	ConfigMaps  []*corev1.ConfigMap
-	Secrets     []*corev1.Secret
-	Nodes       []*corev1.Node
-	Services    []*corev1.Service
-	Endpoints   []*corev1.Endpoints
+	Namespaces   []*corev1.Namespace
+	Deployments  []*appsv1.Deployment
+	ReplicaSets  []*appsv1.ReplicaSet
+	Pods         []*corev1.Pod
+	ConfigMaps   []*corev1.ConfigMap
+	Secrets      []*corev1.Secret
+	Nodes        []*corev1.Node
+	Services     []*corev1.Service
+	Endpoints    []*corev1.Endpoints
+	Jobs         []*batchv1.Job
+	CronJobs     []*batchv1.CronJob
+	DaemonSets   []*appsv1.DaemonSet
+	StatefulSets []*appsv1.StatefulSet
 }
 
 // IDs hands out the random parts of new objects, so planning stays a pure
@@ -61,11 +66,40 @@ func (w *Writes) requeue(d time.Duration) {
 	}
 }
 
-// Plan runs every controller and the scheduler over one snapshot.
+// Plan runs every controller and the scheduler over one snapshot, with the
+// default Options.
 func Plan(s Snapshot, now time.Time, ids IDs, sched Scheduler) Writes {
+	return PlanOptions(s, now, ids, sched, Options{})
+}
+
+// PlanOptions is Plan with options.
+func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Options) Writes {
+	opts = opts.withDefaults()
 	var w Writes
 	ix := newIndex(s)
 
+	// Node lifecycle first: evicted pods are replaced in this same pass.
+	planNodes(&w, ix, now, opts)
+
+	// CronJobs own Jobs, Jobs own pods. Jobs created above are planned too.
+	for _, cj := range s.CronJobs {
+		planCronJob(&w, cj, ix, now, ids)
+	}
+	deletedJobs := map[types.UID]bool{} // Replace and history limits
+	for _, d := range w.Deletes {
+		deletedJobs[d.GetUID()] = true
+	}
+	for _, job := range ix.allJobs() {
+		if !deletedJobs[job.UID] {
+			planJob(&w, job, ix, now, ids)
+		}
+	}
+	for _, ds := range s.DaemonSets {
+		planDaemonSet(&w, ds, ix, now, ids)
+	}
+	for _, sts := range s.StatefulSets {
+		planStatefulSet(&w, sts, ix, now, ids)
+	}
 	// Deployments own ReplicaSets.
 	for _, d := range s.Deployments {
 		planDeployment(&w, d, ix, now, ids)
@@ -75,6 +109,9 @@ func Plan(s Snapshot, now time.Time, ids IDs, sched Scheduler) Writes {
 		planReplicaSet(&w, rs, ix, now, ids)
 	}
 	collectGarbage(&w, ix, now)
+	for _, p := range ix.newPods {
+		admitPod(p, opts.DefaultTolerationSeconds)
+	}
 	schedule(&w, ix, sched, now)
 	planEndpoints(&w, ix, ids)
 	return w
@@ -87,6 +124,8 @@ type index struct {
 	rsByOwner  map[types.UID][]*appsv1.ReplicaSet
 	podByOwner map[types.UID][]*corev1.Pod
 	created    []*appsv1.ReplicaSet
+	jobs       []*batchv1.Job // created in this pass
+	jobByOwner map[types.UID][]*batchv1.Job
 	newPods    []*corev1.Pod
 	updated    map[types.UID]manifest.Object // latest planned version of an existing object
 	configMaps map[string]map[string]*corev1.ConfigMap
@@ -98,6 +137,7 @@ func newIndex(s Snapshot) *index {
 		snap:       s,
 		rsByOwner:  map[types.UID][]*appsv1.ReplicaSet{},
 		podByOwner: map[types.UID][]*corev1.Pod{},
+		jobByOwner: map[types.UID][]*batchv1.Job{},
 		updated:    map[types.UID]manifest.Object{},
 		configMaps: map[string]map[string]*corev1.ConfigMap{},
 		secrets:    map[string]map[string]*corev1.Secret{},
@@ -105,6 +145,11 @@ func newIndex(s Snapshot) *index {
 	for _, rs := range s.ReplicaSets {
 		if ref := controllerOf(rs.OwnerReferences); ref != nil {
 			ix.rsByOwner[ref.UID] = append(ix.rsByOwner[ref.UID], rs)
+		}
+	}
+	for _, j := range s.Jobs {
+		if ref := controllerOf(j.OwnerReferences); ref != nil {
+			ix.jobByOwner[ref.UID] = append(ix.jobByOwner[ref.UID], j)
 		}
 	}
 	for _, p := range s.Pods {
@@ -136,6 +181,20 @@ func (ix *index) allReplicaSets() []*appsv1.ReplicaSet {
 		out = append(out, rs)
 	}
 	out = append(out, ix.created...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// allJobs returns the stored Jobs and those created in this pass, sorted.
+func (ix *index) allJobs() []*batchv1.Job {
+	out := make([]*batchv1.Job, 0, len(ix.snap.Jobs)+len(ix.jobs))
+	out = append(out, ix.snap.Jobs...)
+	out = append(out, ix.jobs...)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace

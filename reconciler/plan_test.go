@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,11 +152,46 @@ func applyWrites(s Snapshot, w Writes) Snapshot {
 		seen[p.UID] = true
 		out.Pods = append(out.Pods, p)
 	}
+	for _, j := range s.Jobs {
+		if del[j.UID] {
+			continue
+		}
+		if o, ok := put[j.UID]; ok {
+			j = o.(*batchv1.Job)
+		}
+		seen[j.UID] = true
+		out.Jobs = append(out.Jobs, j)
+	}
+	for _, ds := range s.DaemonSets {
+		if o, ok := put[ds.UID]; ok {
+			ds = o.(*appsv1.DaemonSet)
+		}
+		seen[ds.UID] = true
+		out.DaemonSets = append(out.DaemonSets, ds)
+	}
+	for _, sts := range s.StatefulSets {
+		if o, ok := put[sts.UID]; ok {
+			sts = o.(*appsv1.StatefulSet)
+		}
+		seen[sts.UID] = true
+		out.StatefulSets = append(out.StatefulSets, sts)
+	}
+	for _, cj := range s.CronJobs {
+		if o, ok := put[cj.UID]; ok {
+			cj = o.(*batchv1.CronJob)
+		}
+		seen[cj.UID] = true
+		out.CronJobs = append(out.CronJobs, cj)
+	}
 	for _, uid := range order {
 		if seen[uid] {
 			continue
 		}
 		switch o := put[uid].(type) {
+		case *batchv1.Job:
+			o = o.DeepCopy()
+			o.ResourceVersion = "1"
+			out.Jobs = append(out.Jobs, o)
 		case *appsv1.ReplicaSet:
 			o = o.DeepCopy()
 			if o.CreationTimestamp.IsZero() {

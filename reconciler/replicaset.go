@@ -86,7 +86,7 @@ func deletePod(w *Writes, p *corev1.Pod, now time.Time) {
 	u.DeletionTimestamp = &ts
 	grace := ptr.Deref(p.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)
 	u.DeletionGracePeriodSeconds = &grace
-	w.put(u)
+	w.replace(u)
 }
 
 // updateReplicaSetStatus counts a pod available once it has been Ready for

@@ -213,13 +213,17 @@ func (e *UnschedulableError) Error() string {
 	return fmt.Sprintf("0/%d nodes are available: %s.", e.Nodes, strings.Join(parts, ", "))
 }
 
+// unschedulableTaint is the taint a cordoned node has in Kubernetes; a pod
+// tolerating it (a daemon pod) may still be placed there.
+var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
+
 func filterNode(pod *corev1.Pod, ni *NodeInfo, req Resources, ports []hostPort) []string {
 	var why []string
 	n := ni.Node
 	if !ni.ready {
 		why = append(why, "node(s) were not ready")
 	}
-	if n.Spec.Unschedulable {
+	if n.Spec.Unschedulable && !tolerated(pod.Spec.Tolerations, &unschedulableTaint) {
 		why = append(why, "node(s) were unschedulable")
 	}
 	if !matchesNodeAffinity(pod, n) {

@@ -167,7 +167,7 @@ func TestDiff(t *testing.T) {
 		},
 		{name: "unknown ref", args: []string{"main", "nosuch"}, code: 1, errSub: `HEAD "nosuch": reference not found`},
 		{name: "remote refused", args: []string{"--repo", "https://user:pw@example.com/r.git", "main", "x"}, code: 1, errSub: "works offline"},
-		{name: "one argument", args: []string{"main"}, code: 1, errSub: "accepts 2 arg(s)"},
+		{name: "one argument", args: []string{"main"}, code: 1, errSub: "expected 'diff BASE HEAD' (offline) or 'diff --server URL HEAD'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -362,6 +362,27 @@ func TestCLI(t *testing.T) {
 			t.Errorf("options (-want +got):\n%s", diff)
 		}
 	})
+
+	t.Run("time options reach the server", func(t *testing.T) {
+		if _, errOut, code := runTug(t, env, "logs", "web-1", "--timestamps", "--since-time", "2025-03-01T12:00:00.5Z"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		since := metav1.NewTime(time.Date(2025, 3, 1, 12, 0, 0, 5e8, time.UTC))
+		want := corev1.PodLogOptions{Container: "app", Timestamps: true, SinceTime: &since}
+		if diff := cmp.Diff(want, logs.lastOpts(), cmp.Comparer(func(a, b metav1.Time) bool { return a.Equal(&b) })); diff != "" {
+			t.Errorf("options (-want +got):\n%s", diff)
+		}
+		if _, errOut, code := runTug(t, env, "logs", "web-1", "--since", "90s"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		secs := int64(90)
+		if diff := cmp.Diff(corev1.PodLogOptions{Container: "app", SinceSeconds: &secs}, logs.lastOpts()); diff != "" {
+			t.Errorf("options (-want +got):\n%s", diff)
+		}
+		if _, errOut, code := runTug(t, env, "logs", "web-1", "--since", "1m", "--since-time", "2025-03-01T12:00:00Z"); code == 0 || !strings.Contains(errOut, "at most one") {
+			t.Errorf("both since flags: exit %d, %q", code, errOut)
+		}
+	})
 }
 
 func TestServerFlagAndEnv(t *testing.T) {

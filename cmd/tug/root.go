@@ -45,7 +45,7 @@ func newRoot(e *env) *cobra.Command {
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace to show")
 	pf.BoolVarP(&g.allNamespaces, "all-namespaces", "A", false, "show objects of every namespace")
 
-	root.AddCommand(newStatusCmd(e, g), newGetCmd(e, g), newLogsCmd(e, g), newHistoryCmd(e, g), newDiffCmd(e))
+	root.AddCommand(newStatusCmd(e, g), newGetCmd(e, g), newLogsCmd(e, g), newHistoryCmd(e, g), newDiffCmd(e, g))
 	return root
 }
 
@@ -107,6 +107,7 @@ func newLogsCmd(e *env, g *globals) *cobra.Command {
 	var (
 		opts corev1.PodLogOptions
 		tail int64
+		tf   logTimeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "logs POD [-c CONTAINER]",
@@ -131,6 +132,9 @@ func newLogsCmd(e *env, g *globals) *cobra.Command {
 			if tail >= 0 {
 				opts.TailLines = &tail
 			}
+			if err := tf.apply(&opts); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			rc, err := g.client().Logs(ctx, g.namespace, pod, &opts)
 			if err != nil {
@@ -148,6 +152,7 @@ func newLogsCmd(e *env, g *globals) *cobra.Command {
 	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep streaming new lines")
 	f.BoolVarP(&opts.Previous, "previous", "p", false, "print the log of the previous, terminated instance of the container")
 	f.Int64Var(&tail, "tail", -1, "print only the last N lines (-1: all)")
+	tf.register(f, &opts)
 	return cmd
 }
 

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tug-dev/tug/api"
+	"github.com/tug-dev/tug/dns"
 	"github.com/tug-dev/tug/gitsync"
 	"github.com/tug-dev/tug/gitsync/webhook"
 	"github.com/tug-dev/tug/manifest"
@@ -44,6 +45,7 @@ type options struct {
 	webhookSecretFiles  []string
 	gitCreds            gitsync.Credentials
 	serviceCIDR         string
+	clusterDNS          string
 }
 
 func main() {
@@ -82,6 +84,7 @@ The API on --listen is read-only.`,
 	f.StringVar(&o.gitCreds.SSHKeyFile, "git-ssh-key-file", "", "private key file for an ssh repository")
 	f.StringVar(&o.gitCreds.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file with the ssh server's host key (required for ssh: unknown or changed keys fail)")
 	f.StringArrayVar(&o.webhookSecretFiles, "webhook-secret-file", nil, "enable a webhook at /hooks/PROVIDER on --listen: PROVIDER=PATH of a file holding its secret; PROVIDER is github, gitlab, gitea or generic (repeatable)")
+	f.StringVar(&o.clusterDNS, "cluster-dns", "10.43.0.10", "cluster DNS address: ClusterFirst pods' nameserver; the proxy sends it to this node's DNS server on the pod bridge gateway (first address of --pod-cidr, port 53); empty disables cluster DNS")
 	f.StringVar(&o.serviceCIDR, "service-cidr", "10.43.0.0/16", "service cluster IP range: the proxy programs nftables table ip tug and drops traffic to its unallocated addresses")
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
@@ -131,9 +134,32 @@ func run(ctx context.Context, o options) error {
 	}
 	g.Go(func() error { return importer.Run(ctx) })
 
+	// Cluster DNS: served on the pod bridge gateway, reached as --cluster-dns.
+	var clusterDNS proxy.ClusterDNS
+	if o.clusterDNS != "" {
+		ip, err := netip.ParseAddr(o.clusterDNS)
+		podNet, perr := netip.ParsePrefix(o.podCIDR)
+		if err != nil || !ip.Is4() || perr != nil || !podNet.Addr().Is4() {
+			return fmt.Errorf("--cluster-dns %q with --pod-cidr %q: want IPv4 addresses such as 10.43.0.10 and 10.42.0.0/24", o.clusterDNS, o.podCIDR)
+		}
+		clusterDNS = proxy.ClusterDNS{IP: ip, Server: netip.AddrPortFrom(podNet.Masked().Addr().Next(), 53)}
+		svcNet, _ := netip.ParsePrefix(o.serviceCIDR) // checked below, for the proxy
+		upstreams, err := dns.UpstreamsFromResolvConf("/etc/resolv.conf", clusterDNS.Server.String(), ip.String())
+		if err != nil {
+			log.Warn("cluster DNS forwards nothing", "err", err)
+		}
+		dnsServer, err := dns.New(dns.Config{Store: st, Addr: clusterDNS.Server.String(), Upstreams: upstreams,
+			ServiceCIDR: svcNet.Masked(), Logger: log.With("component", "dns")})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return dnsServer.Run(ctx) })
+	}
+
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir,
 		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log, Clock: time.Now,
+		ClusterDNS: o.clusterDNS, LogDriver: logDriverExe(),
 	})
 	if err != nil {
 		return err
@@ -146,16 +172,22 @@ func run(ctx context.Context, o options) error {
 	}
 	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
 	defer applier.Close()
-	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy")})
+	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy"),
+		ClusterDNS: clusterDNS})
 	g.Go(func() error { return svcProxy.Run(ctx) })
 
 	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now})
 	g.Go(func() error { return rec.Run(ctx) })
 
+	lastApplied, _, err := st.LastApplied()
+	if err != nil {
+		return fmt.Errorf("read sync history: %w", err)
+	}
 	syncer, err := gitsync.New(gitsync.Config{
 		Repo: o.repo, Branch: o.branch, Path: o.path, CacheDir: filepath.Join(o.dataDir, "git"),
 		PollInterval: o.pollInterval, Credentials: o.gitCreds, Logger: log.With("component", "gitsync"), Clock: time.Now,
-	}, rec)
+		LastApplied: lastApplied.SHA,
+	}, historySink{rec, st})
 	if err != nil {
 		return err
 	}
@@ -222,4 +254,17 @@ func syncStatus(s gitsync.Status) api.SyncStatus {
 		}
 	}
 	return out
+}
+
+// historySink is the reconciler as gitsync's Sink, plus gitsync.Recorder:
+// records that change nothing else (a Superseded commit) go straight to the
+// sync history.
+type historySink struct {
+	*reconciler.Reconciler
+	store *state.Store
+}
+
+func (h historySink) Record(_ context.Context, rec manifest.SyncRecord) error {
+	_, err := h.store.Apply(nil, nil, &rec)
+	return err
 }

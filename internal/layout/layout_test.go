@@ -17,6 +17,7 @@ var forbidden = map[string][]string{
 	"reconciler": {"state", "nodeagent", "proxy", "gitsync", "api", "cmd"},
 	"nodeagent":  {"state", "reconciler", "proxy", "gitsync", "api", "cmd"},
 	"proxy":      {"state", "reconciler", "nodeagent", "gitsync", "api", "cmd"},
+	"dns":        {"state", "reconciler", "nodeagent", "proxy", "gitsync", "api", "cmd"},
 	"api":        {"reconciler", "nodeagent", "proxy", "gitsync", "cmd"},
 }
 

@@ -17,6 +17,16 @@
 //	              code N (for init containers and restart tests)
 //	GET /env      the process environment, sorted, one KEY=value per line;
 //	              not served (404) when HIDE_ENV=1
+//	GET /alloc?mb=N  allocates N MiB more and touches every page (kept
+//	              until the process ends): "allocated N MiB, T MiB in all\n";
+//	              for memory limits and OOMKilled
+//	GET /resolve?name=N  the addresses net.DefaultResolver finds for N,
+//	              sorted, one a line (404 when N does not exist): cluster
+//	              DNS from inside a pod
+//
+// "hello touch PATH" writes "touched\n" to PATH and exits 0 (1 on error)
+// instead of serving: a command for exec hooks and probes in an image that
+// has no shell.
 //
 // Environment:
 //
@@ -49,6 +59,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -57,6 +68,13 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "touch" {
+		if err := os.WriteFile(os.Args[2], []byte("touched\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
 	if err := run(log); err != nil {
 		log.Error("hello exiting", "err", err)
@@ -136,6 +154,9 @@ type app struct {
 	writeFile func(string, []byte, os.FileMode) error
 	ids       func() (uid, gid int, groups []int, err error)
 	exit      func(code int)
+
+	mu    sync.Mutex
+	hoard [][]byte // what /alloc allocated
 }
 
 func (a *app) handler() http.Handler {
@@ -151,6 +172,8 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("GET /caps", a.caps)
 	mux.HandleFunc("GET /write", a.write)
 	mux.HandleFunc("GET /exit", a.exitHandler)
+	mux.HandleFunc("GET /alloc", a.alloc)
+	mux.HandleFunc("GET /resolve", a.resolve)
 	return mux
 }
 
@@ -238,6 +261,29 @@ func (a *app) write(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "wrote %s\n", path)
 }
 
+// alloc allocates the MiB asked for and writes to every page, so that the
+// memory is really used (and counted against a cgroup's limit).
+func (a *app) alloc(w http.ResponseWriter, r *http.Request) {
+	mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
+	if err != nil || mb < 1 || mb > 1<<16 {
+		http.Error(w, "mb must be a number from 1 to 65536", http.StatusBadRequest)
+		return
+	}
+	b := make([]byte, mb<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	a.mu.Lock()
+	a.hoard = append(a.hoard, b)
+	total := 0
+	for _, h := range a.hoard {
+		total += len(h) >> 20
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "allocated %d MiB, %d MiB in all\n", mb, total)
+}
+
 // exitHandler answers, then exits the process with the code asked for.
 func (a *app) exitHandler(w http.ResponseWriter, r *http.Request) {
 	code, err := strconv.Atoi(r.URL.Query().Get("code"))
@@ -309,4 +355,28 @@ func logRequests(log *slog.Logger, now func() time.Time, next http.Handler) http
 			"remote", r.RemoteAddr,
 			"duration", now().Sub(start).String())
 	})
+}
+
+// resolve answers the addresses net.DefaultResolver finds for ?name=, sorted,
+// one a line: 404 when the name does not exist, 502 on other failures.
+func (a *app) resolve(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		http.Error(w, "name is required", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+	if err != nil {
+		status := http.StatusBadGateway
+		if dnsErr, ok := errors.AsType[*net.DNSError](err); ok && dnsErr.IsNotFound {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	slices.Sort(addrs)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "%s\n", strings.Join(addrs, "\n"))
 }

@@ -171,6 +171,18 @@ func TestHandler(t *testing.T) {
 			wantBody:   "exiting 3\n",
 		},
 		{
+			name:       "alloc",
+			path:       "/alloc?mb=2",
+			wantStatus: 200,
+			wantBody:   "allocated 2 MiB, 2 MiB in all\n",
+		},
+		{
+			name:       "alloc without a size",
+			path:       "/alloc",
+			wantStatus: 400,
+			wantBody:   "mb must be a number from 1 to 65536\n",
+		},
+		{
 			name:       "unknown path",
 			path:       "/nope",
 			wantStatus: 404,
