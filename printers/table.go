@@ -101,6 +101,8 @@ func tableFor(kind string) ([]metav1.TableColumnDefinition, rowFunc, error) {
 		return daemonSetColumns(), daemonSetRow, nil
 	case manifest.KindStatefulSet:
 		return statefulSetColumns(), statefulSetRow, nil
+	case manifest.KindEndpoints:
+		return endpointsColumns(), endpointsRow, nil
 	}
 	return nil, nil, fmt.Errorf("no table for kind %q: %w", kind, manifest.ErrUnknownKind)
 }
