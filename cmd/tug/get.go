@@ -12,7 +12,7 @@ import (
 )
 
 // getTypes are the resource types tug get knows, for help and errors.
-const getTypes = "pods (po), deployments (deploy), replicasets (rs), services (svc), configmaps (cm), secrets, nodes (no), namespaces (ns)"
+const getTypes = "pods (po), deployments (deploy), replicasets (rs), statefulsets (sts), daemonsets (ds), jobs, cronjobs (cj), services (svc), endpoints (ep), configmaps (cm), secrets, nodes (no), namespaces (ns)"
 
 func newGetCmd(e *env, g *globals) *cobra.Command {
 	var (
