@@ -53,6 +53,7 @@ bench: deps images ## run the benchmarks; each figure is printed beside its anch
 	$(GO) test -run '^$$' -bench BuildIndex -benchtime 10x -timeout 5m ./dns/
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m -v $(E2E_PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./gitsync/...
+	$(GO) test -run '^$$' -bench . -benchtime 50x -timeout 5m ./nodeagent/volume/
 
 .PHONY: lint
 lint: ## gofmt, go vet and the package dependency rules

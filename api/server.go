@@ -49,13 +49,18 @@ type Config struct {
 	IsNotFound func(error) bool
 	// Logs serves pod logs; nil answers 503 to log requests.
 	Logs Logs
-	// Repo and Branch are named in the refusal of every write. Credentials
-	// in Repo are stripped before use.
+	// Repo and Branch (or Tag, or Commit: the tracked ref) are named in
+	// the refusal of every write. Credentials in Repo are stripped before use.
 	Repo   string
 	Branch string
+	Tag    string
+	Commit string
 	// SyncStatus reports the Git fetcher's live state for /tug/v1/status;
 	// nil leaves it out.
 	SyncStatus func() SyncStatus
+	// Webhooks reports the webhook counters for /tug/v1/status; nil (no
+	// webhook enabled) leaves them out.
+	Webhooks func() WebhookStats
 	// Table enables kubectl's server-side printing (Accept: ...;as=Table).
 	Table TableFunc
 	// Version is tug's build version, shown by /version.
@@ -145,7 +150,12 @@ func (s *server) commitTarget() string {
 	if s.repo != "" {
 		target = s.repo
 	}
-	if s.cfg.Branch != "" {
+	switch {
+	case s.cfg.Tag != "":
+		target += " (tag " + s.cfg.Tag + ")"
+	case s.cfg.Commit != "":
+		target += " (commit " + s.cfg.Commit + ")"
+	case s.cfg.Branch != "":
 		target += " (branch " + s.cfg.Branch + ")"
 	}
 	return target

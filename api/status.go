@@ -23,10 +23,25 @@ type SyncStatus struct {
 	LastFetchError string `json:"lastFetchError,omitempty"`
 }
 
+// WebhookStats counts webhook requests by outcome since tugd started
+// (gitsync/webhook Stats).
+type WebhookStats struct {
+	Triggered    uint64 `json:"triggered"`    // valid pushes to the tracked ref
+	Unauthorized uint64 `json:"unauthorized"` // 401: missing or bad signature or token
+	TooLarge     uint64 `json:"tooLarge"`     // 413
+	Duplicates   uint64 `json:"duplicates"`   // repeated delivery IDs
+	Ignored      uint64 `json:"ignored"`      // pings, other events, other refs
+	BadRequests  uint64 `json:"badRequests"`  // 400/405/408
+	Panics       uint64 `json:"panics"`       // recovered panics (500)
+}
+
 // Status is the answer of /tug/v1/status.
 type Status struct {
-	Repo   string `json:"repo,omitempty"`
+	Repo string `json:"repo,omitempty"`
+	// Branch, Tag or Commit: the one ref tugd tracks.
 	Branch string `json:"branch,omitempty"`
+	Tag    string `json:"tag,omitempty"`
+	Commit string `json:"commit,omitempty"`
 	// Applied is the commit in force: the newest Applied sync record.
 	Applied *manifest.SyncRecord `json:"applied,omitempty"`
 	// Rejected is the newest Rejected sync record newer than Applied: a
@@ -34,6 +49,8 @@ type Status struct {
 	Rejected *manifest.SyncRecord `json:"rejected,omitempty"`
 	// Sync is the fetcher's live state (absent when the server has none).
 	Sync *SyncStatus `json:"sync,omitempty"`
+	// Webhooks counts webhook requests; absent when no webhook is enabled.
+	Webhooks *WebhookStats `json:"webhooks,omitempty"`
 	// Objects counts stored objects per kind (every kind, zeros included).
 	Objects map[string]int `json:"objects"`
 	// Pods counts pods per phase ("Pending" for pods without one yet).
@@ -80,7 +97,7 @@ func podPhases(pods []manifest.Object) map[string]int {
 }
 
 func (s *server) buildStatus() (*Status, error) {
-	st := &Status{Repo: s.repo, Branch: s.cfg.Branch, Objects: map[string]int{}}
+	st := &Status{Repo: s.repo, Branch: s.cfg.Branch, Tag: s.cfg.Tag, Commit: s.cfg.Commit, Objects: map[string]int{}}
 	rv, err := s.cfg.Store.ResourceVersion()
 	if err != nil {
 		return nil, fmt.Errorf("read resource version: %w", err)
@@ -101,6 +118,10 @@ func (s *server) buildStatus() (*Status, error) {
 	if s.cfg.SyncStatus != nil {
 		ss := s.cfg.SyncStatus()
 		st.Sync = &ss
+	}
+	if s.cfg.Webhooks != nil {
+		ws := s.cfg.Webhooks()
+		st.Webhooks = &ws
 	}
 	for _, kind := range manifest.Kinds() {
 		objs, err := s.cfg.Store.List(kind, "")

@@ -139,7 +139,7 @@ func BenchmarkColdLoad10k(b *testing.B) {
 	)
 	b.ResetTimer()
 	for i := range b.N {
-		m := newMirror(filepath.Join(b.TempDir(), fmt.Sprint(i)), "file://"+src.dir, "main", nil, discard())
+		m := newMirror(filepath.Join(b.TempDir(), fmt.Sprint(i)), "file://"+src.dir, trackedRef{Branch: "main"}, nil, discard())
 		b.StopTimer()
 		before := heapInUse()
 		b.StartTimer()
@@ -178,7 +178,7 @@ func BenchmarkColdLoad10k(b *testing.B) {
 func BenchmarkOneFileChange10k(b *testing.B) {
 	src := newGenRepo(b, filepath.Join(b.TempDir(), "src.git"), 100, 100)
 	ctx := context.Background()
-	m := newMirror(b.TempDir(), "file://"+src.dir, "main", nil, discard())
+	m := newMirror(b.TempDir(), "file://"+src.dir, trackedRef{Branch: "main"}, nil, discard())
 	head, err := m.fetch(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,15 @@
-// Package gitsync turns commits of the tracked branch into Revisions.
+// Package gitsync turns commits of the tracked branch, tag or fixed commit
+// into Revisions.
+//
+// What is tracked (Config, like Argo CD's targetRevision or Flux's ref):
+// a branch (default "main"); or a tag, fetched and re-resolved on every
+// fetch (an annotated tag is peeled to its commit), so a moved tag is
+// applied like any new commit and a tag force-moved to a commit that does
+// not descend from the applied one is recorded as a history rewrite; or a
+// fixed commit (a full SHA), fetched with every branch and tag until the
+// mirror holds it and never fetched again. A missing tag or commit is a
+// fetch error like any other: nothing is pruned, the last good revision
+// stays in force.
 //
 // A Syncer keeps a bare clone of the repository under Config.CacheDir (one
 // directory per remote URL, named by a hash of it), fetches the branch on

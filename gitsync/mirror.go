@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -66,12 +67,13 @@ func remoteURL(repo string) (string, error) {
 	return abs, nil
 }
 
-// mirror is the bare on-disk copy of one remote branch under the cache
-// directory, keyed by a hash of the remote URL.
+// mirror is the bare on-disk copy of one remote branch, tag or commit under
+// the cache directory, keyed by a hash of the remote URL.
 type mirror struct {
 	url    string
-	branch plumbing.ReferenceName // refs/heads/<branch> on the remote
-	local  plumbing.ReferenceName // refs/remotes/origin/<branch> here
+	branch plumbing.ReferenceName // refs/heads/<branch> or refs/tags/<tag> on the remote; "" for a fixed commit
+	local  plumbing.ReferenceName // refs/remotes/origin/<branch> or refs/tags/<tag> here
+	commit plumbing.Hash          // the fixed commit, when one is tracked
 	dir    string
 	auth   transport.AuthMethod
 	log    *slog.Logger
@@ -116,17 +118,55 @@ func (w *limitedWriter) Write(p []byte) (int, error) {
 	return w.WriteCloser.Write(p)
 }
 
-func newMirror(cacheDir, remote, branch string, auth transport.AuthMethod, log *slog.Logger) *mirror {
+// trackedRef is what a mirror follows: exactly one of a branch, a tag or a
+// fixed commit (a full SHA).
+type trackedRef struct {
+	Branch, Tag, Commit string
+}
+
+// String names the ref for logs and errors: "branch main", "tag v1",
+// "commit 0123abc...".
+func (r trackedRef) String() string {
+	switch {
+	case r.Tag != "":
+		return "tag " + r.Tag
+	case r.Commit != "":
+		return "commit " + r.Commit
+	}
+	return "branch " + r.Branch
+}
+
+func newMirror(cacheDir, remote string, ref trackedRef, auth transport.AuthMethod, log *slog.Logger) *mirror {
 	sum := sha256.Sum256([]byte(remote))
-	return &mirror{
+	m := &mirror{
 		url:     remote,
-		branch:  plumbing.NewBranchReferenceName(branch),
-		local:   plumbing.NewRemoteReferenceName("origin", branch),
 		dir:     filepath.Join(cacheDir, hex.EncodeToString(sum[:8])+".git"),
 		auth:    auth,
 		log:     log,
 		maxPack: DefaultMaxPackSize,
 	}
+	switch {
+	case ref.Tag != "":
+		m.branch = plumbing.NewTagReferenceName(ref.Tag)
+		m.local = m.branch
+	case ref.Commit != "":
+		m.commit = plumbing.NewHash(ref.Commit)
+	default:
+		m.branch = plumbing.NewBranchReferenceName(ref.Branch)
+		m.local = plumbing.NewRemoteReferenceName("origin", ref.Branch)
+	}
+	return m
+}
+
+// what names the tracked ref in errors.
+func (m *mirror) what() string {
+	switch {
+	case m.commit != plumbing.ZeroHash:
+		return "commit " + m.commit.String()
+	case m.branch.IsTag():
+		return "tag " + m.branch.Short()
+	}
+	return "branch " + m.branch.Short()
 }
 
 // open opens the mirror, creating it (or recreating it when it is damaged).
@@ -168,29 +208,66 @@ func (m *mirror) open() error {
 	return nil
 }
 
-// fetch brings the branch up to date and returns its head commit.
+// fetch brings the tracked ref up to date and returns the commit it names.
+// A tag is fetched (and so re-resolved) every time, an annotated one peeled
+// to its commit. A fixed commit is fetched (with every branch and tag, since
+// servers need not serve a bare SHA) only until the mirror holds it; a
+// commit no branch or tag reaches is an error.
 func (m *mirror) fetch(ctx context.Context) (plumbing.Hash, error) {
 	if err := m.open(); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", m.branch, m.local))
+	if m.commit != plumbing.ZeroHash {
+		if _, err := object.GetCommit(m.repo.Storer, m.commit); err == nil {
+			return m.commit, nil
+		}
+	}
+	specs := []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", m.branch, m.local))}
+	if m.commit != plumbing.ZeroHash {
+		specs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+	}
 	err := m.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RemoteURL:  m.url,
-		RefSpecs:   []config.RefSpec{spec},
+		RefSpecs:   specs,
 		Tags:       git.NoTags,
 		Auth:       m.auth,
 		Force:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		m.removeTempPacks()
-		return plumbing.ZeroHash, fmt.Errorf("fetch branch %s of %s: %w", m.branch.Short(), m.url, err)
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s of %s: %w", m.what(), m.url, err)
+	}
+	if m.commit != plumbing.ZeroHash {
+		if _, err := object.GetCommit(m.repo.Storer, m.commit); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("fetch %s of %s: no branch or tag of the repository reaches it: %w", m.what(), m.url, err)
+		}
+		return m.commit, nil
 	}
 	ref, err := m.repo.Reference(m.local, true)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("fetch branch %s of %s: %w", m.branch.Short(), m.url, err)
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s of %s: %w", m.what(), m.url, err)
 	}
-	return ref.Hash(), nil
+	h, err := m.peel(ref.Hash())
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s of %s: %w", m.what(), m.url, err)
+	}
+	return h, nil
+}
+
+// peel follows annotated tags from h to the commit they name.
+func (m *mirror) peel(h plumbing.Hash) (plumbing.Hash, error) {
+	for range 10 {
+		t, err := object.GetTag(m.repo.Storer, h)
+		if err != nil {
+			return h, nil // not a tag object: a commit (checked when it is read)
+		}
+		if t.TargetType != plumbing.CommitObject && t.TargetType != plumbing.TagObject {
+			return plumbing.ZeroHash, fmt.Errorf("tag points to a %s, not a commit", t.TargetType)
+		}
+		h = t.Target
+	}
+	return plumbing.ZeroHash, errors.New("tag chain longer than 10")
 }
 
 func (m *mirror) storer() storer.EncodedObjectStorer { return m.repo.Storer }

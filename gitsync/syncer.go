@@ -40,7 +40,9 @@ const (
 // Config says which repository to follow and how.
 type Config struct {
 	Repo         string               // local path, file://, http(s)://, ssh:// or user@host:path
-	Branch       string               // default "main"
+	Branch       string               // default "main" (unless Tag or Commit is set)
+	Tag          string               // track this tag instead of a branch; re-resolved on every fetch
+	Commit       string               // track this fixed commit (a full SHA) instead; fetched once, never changes
 	Path         string               // subdirectory holding the manifests; default the root
 	CacheDir     string               // where the bare clone lives (e.g. <data-dir>/git)
 	PollInterval time.Duration        // default 15s; each wait varies by ±10%
@@ -77,7 +79,9 @@ type Recorder interface {
 // Status is what a Syncer last saw.
 type Status struct {
 	Repo   string
-	Branch string
+	Branch string // the tracked branch; "" when a tag or a commit is tracked
+	Tag    string // the tracked tag, if any
+	Commit string // the tracked fixed commit, if any
 	Path   string
 
 	Fetched   string    // head SHA at the last successful fetch
@@ -144,12 +148,29 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 	if cfg.CacheDir == "" {
 		return nil, errors.New("gitsync: cache directory is required")
 	}
-	if cfg.Branch == "" {
-		cfg.Branch = DefaultBranch
+	switch {
+	case cfg.Tag != "" && cfg.Commit != "":
+		return nil, errors.New("gitsync: give a tag or a commit to track, not both")
+	case cfg.Branch != "" && (cfg.Tag != "" || cfg.Commit != ""):
+		return nil, errors.New("gitsync: give a branch, a tag or a commit to track, not several")
+	case cfg.Tag != "":
+		if err := plumbing.NewTagReferenceName(cfg.Tag).Validate(); err != nil {
+			return nil, fmt.Errorf("gitsync: tag %q: %w", cfg.Tag, err)
+		}
+	case cfg.Commit != "":
+		cfg.Commit = strings.ToLower(cfg.Commit)
+		if len(cfg.Commit) != 40 || !plumbing.IsHash(cfg.Commit) {
+			return nil, fmt.Errorf("gitsync: commit %q: want a full 40-character SHA", cfg.Commit)
+		}
+	default:
+		if cfg.Branch == "" {
+			cfg.Branch = DefaultBranch
+		}
+		if err := plumbing.NewBranchReferenceName(cfg.Branch).Validate(); err != nil {
+			return nil, fmt.Errorf("gitsync: branch %q: %w", cfg.Branch, err)
+		}
 	}
-	if err := plumbing.NewBranchReferenceName(cfg.Branch).Validate(); err != nil {
-		return nil, fmt.Errorf("gitsync: branch %q: %w", cfg.Branch, err)
-	}
+	ref := trackedRef{Branch: cfg.Branch, Tag: cfg.Tag, Commit: cfg.Commit}
 	if strings.Contains("/"+cfg.Path+"/", "/../") {
 		return nil, fmt.Errorf("gitsync: path %q must stay inside the repository", cfg.Path)
 	}
@@ -166,8 +187,8 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	log := cfg.Logger.With("repo", remote, "branch", cfg.Branch)
-	m := newMirror(cfg.CacheDir, remote, cfg.Branch, cfg.Auth, log)
+	log := cfg.Logger.With("repo", remote, "ref", ref.String())
+	m := newMirror(cfg.CacheDir, remote, ref, cfg.Auth, log)
 	if cfg.MaxPackSize > 0 {
 		m.maxPack = cfg.MaxPackSize
 	}
@@ -187,7 +208,7 @@ func New(cfg Config, sink Sink) (*Syncer, error) {
 		mirror:  m,
 		render:  NewRenderer(cfg.AllowEmpty),
 		trigger: make(chan string, 1),
-		status:  Status{Repo: remote, Branch: cfg.Branch, Path: cfg.Path},
+		status:  Status{Repo: remote, Branch: cfg.Branch, Tag: cfg.Tag, Commit: cfg.Commit, Path: cfg.Path},
 	}, nil
 }
 

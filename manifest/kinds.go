@@ -57,7 +57,10 @@ var kinds = map[string]kindInfo{
 	KindDeployment: {appsv1.SchemeGroupVersion.WithKind(KindDeployment), reflect.TypeFor[appsv1.Deployment](), true, true, "deployments"},
 	KindReplicaSet: {appsv1.SchemeGroupVersion.WithKind(KindReplicaSet), reflect.TypeFor[appsv1.ReplicaSet](), true, false, "replicasets"},
 	KindPod:        {corev1.SchemeGroupVersion.WithKind(KindPod), reflect.TypeFor[corev1.Pod](), true, false, "pods"},
-	KindNode:       {corev1.SchemeGroupVersion.WithKind(KindNode), reflect.TypeFor[corev1.Node](), false, false, "nodes"},
+	// A committed Node sets labels, annotations, taints and
+	// spec.unschedulable, merged by the reconciler into the Node the agent
+	// registers (which owns its status).
+	KindNode: {corev1.SchemeGroupVersion.WithKind(KindNode), reflect.TypeFor[corev1.Node](), false, true, "nodes"},
 	// Endpoints are computed by the reconciler from ready pods (committing
 	// them for selector-less Services comes with the workload work).
 	KindEndpoints: {corev1.SchemeGroupVersion.WithKind(KindEndpoints), reflect.TypeFor[corev1.Endpoints](), true, false, "endpoints"},

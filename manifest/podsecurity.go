@@ -18,7 +18,7 @@ import (
 // Pod Security Standards (kubernetes.io/docs/concepts/security/
 // pod-security-standards); each error names the standard's control. Only
 // the controls over fields tug supports are checked: every other field the
-// standards cover (hostPath, hostPorts, AppArmor, SELinux, procMount,
+// standards cover (hostPorts, AppArmor, SELinux, procMount,
 // sysctls, host namespaces) is refused by the allow-list already.
 const (
 	// PodSecurityEnforceLabel is the namespace label that sets the level.
@@ -104,6 +104,12 @@ func checkPodSecurity(c *checker, f string, spec *corev1.PodSpec, ns, level stri
 	// Baseline: host namespaces (refused by the allow-list too).
 	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
 		violates(f, "Host Namespaces", "hostNetwork, hostPID and hostIPC must not be set")
+	}
+	// Baseline: HostPath Volumes.
+	for i := range spec.Volumes {
+		if spec.Volumes[i].HostPath != nil {
+			violates(f+".volumes["+strconv.Itoa(i)+"].hostPath", "HostPath Volumes", "volume %q must not be a hostPath", spec.Volumes[i].Name)
+		}
 	}
 	if sp := psc.SeccompProfile; sp != nil && sp.Type == corev1.SeccompProfileTypeUnconfined {
 		violates(f+".securityContext.seccompProfile.type", "Seccomp", "seccompProfile.type must not be Unconfined")

@@ -20,6 +20,7 @@ func TestPodSecurity(t *testing.T) {
 	privileged := dep("      containers:\n      - name: web\n        image: nginx\n        securityContext: {privileged: true}\n")
 	sysTime := dep("      containers:\n      - name: web\n        image: nginx\n        securityContext: {capabilities: {add: [SYS_TIME], drop: [CHOWN]}}\n")
 	unconfined := dep("      securityContext: {seccompProfile: {type: Unconfined}}\n      containers:\n      - name: web\n        image: nginx\n")
+	hostPath := dep("      containers:\n      - name: web\n        image: nginx\n      volumes:\n      - name: host\n        hostPath: {path: /var/log, type: Directory}\n")
 	plain := dep("      containers:\n      - name: web\n        image: nginx\n")
 	hardened := dep("      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n" +
 		"      initContainers:\n      - name: init\n        image: nginx\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n" +
@@ -39,6 +40,9 @@ func TestPodSecurity(t *testing.T) {
 			want: []wantErr{{File: "b.yaml", Line: 16, Object: web, Field: f + "capabilities.add[0]", Msg: `must not add SYS_TIME`}}},
 		{name: "Unconfined refused under baseline", files: map[string]string{"a.yaml": nsYAML(""), "b.yaml": unconfined},
 			want: []wantErr{{File: "b.yaml", Line: 13, Object: web, Field: "spec.template.spec.securityContext.seccompProfile.type", Msg: `control "Seccomp"`}}},
+		{name: "hostPath refused under baseline", files: map[string]string{"a.yaml": nsYAML(""), "b.yaml": hostPath},
+			want: []wantErr{{File: "b.yaml", Line: 18, Object: web, Field: "spec.template.spec.volumes[0].hostPath", Msg: `volume "host" must not be a hostPath (control "HostPath Volumes")`}}},
+		{name: "hostPath accepted under privileged", files: map[string]string{"a.yaml": nsYAML("privileged"), "b.yaml": hostPath}},
 		{name: "a plain pod is baseline", files: map[string]string{"a.yaml": nsYAML(""), "b.yaml": plain}},
 		{name: "a plain pod breaks restricted", files: map[string]string{"a.yaml": nsYAML("restricted"), "b.yaml": plain},
 			want: []wantErr{

@@ -112,6 +112,8 @@ func validateObject(d *Decoded) ErrorList {
 		c.daemonSet(obj)
 	case *appsv1.StatefulSet:
 		c.statefulSet(obj)
+	case *corev1.Node:
+		c.node(obj)
 	default:
 		c.add("kind", "%s objects cannot be committed", KindOf(d.Object))
 	}
@@ -250,6 +252,14 @@ func (c *checker) service(svc *corev1.Service) {
 	case "", corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:
 	default:
 		c.add("spec.sessionAffinity", "must be None or ClientIP")
+	}
+	switch spec.ExternalTrafficPolicy {
+	case "", corev1.ServiceExternalTrafficPolicyCluster, corev1.ServiceExternalTrafficPolicyLocal:
+		if spec.ExternalTrafficPolicy != "" && spec.Type != corev1.ServiceTypeNodePort {
+			c.add("spec.externalTrafficPolicy", "applies only to NodePort services; remove it or set type: NodePort")
+		}
+	default:
+		c.add("spec.externalTrafficPolicy", "must be Cluster or Local")
 	}
 	c.labels("spec.selector", spec.Selector)
 	if len(spec.Ports) == 0 && !headless {

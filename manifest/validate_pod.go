@@ -234,13 +234,127 @@ func (c *checker) volumeSource(vf string, v *corev1.Volume) {
 		}
 		c.keyItems(vf+".secret", s.Items, s.DefaultMode)
 	}
+	if h := v.HostPath; h != nil {
+		sources = append(sources, "hostPath")
+		switch {
+		case h.Path == "":
+			c.add(vf+".hostPath.path", "path is required")
+		case !path.IsAbs(h.Path):
+			c.add(vf+".hostPath.path", "must be an absolute path")
+		case slices.Contains(strings.Split(h.Path, "/"), ".."):
+			c.add(vf+".hostPath.path", "must not contain '..'")
+		}
+		if h.Type != nil {
+			switch *h.Type {
+			case corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory, corev1.HostPathFileOrCreate,
+				corev1.HostPathFile, corev1.HostPathSocket, corev1.HostPathCharDev, corev1.HostPathBlockDev:
+			default:
+				c.add(vf+".hostPath.type", "must be one of DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice or empty")
+			}
+		}
+	}
+	if d := v.DownwardAPI; d != nil {
+		sources = append(sources, "downwardAPI")
+		c.fileMode(vf+".downwardAPI.defaultMode", d.DefaultMode)
+		c.downwardItems(vf+".downwardAPI", d.Items, map[string]string{})
+	}
+	if p := v.Projected; p != nil {
+		sources = append(sources, "projected")
+		c.fileMode(vf+".projected.defaultMode", p.DefaultMode)
+		paths := map[string]string{} // path -> field that projects it
+		for i, ps := range p.Sources {
+			sf := vf + ".projected.sources[" + strconv.Itoa(i) + "]"
+			var kinds []string
+			if cm := ps.ConfigMap; cm != nil {
+				kinds = append(kinds, "configMap")
+				if cm.Name == "" {
+					c.add(sf+".configMap.name", "name of the ConfigMap is required")
+				}
+				c.keyItems(sf+".configMap", cm.Items, nil)
+				c.projectedPaths(sf+".configMap", cm.Items, paths)
+			}
+			if s := ps.Secret; s != nil {
+				kinds = append(kinds, "secret")
+				if s.Name == "" {
+					c.add(sf+".secret.name", "name of the Secret is required")
+				}
+				c.keyItems(sf+".secret", s.Items, nil)
+				c.projectedPaths(sf+".secret", s.Items, paths)
+			}
+			if d := ps.DownwardAPI; d != nil {
+				kinds = append(kinds, "downwardAPI")
+				c.downwardItems(sf+".downwardAPI", d.Items, paths)
+			}
+			switch len(kinds) {
+			case 0:
+				c.add(sf, "a projected source needs one of configMap, secret or downwardAPI")
+			case 1:
+			default:
+				c.add(sf, "a projected source may have only one of configMap, secret or downwardAPI, not %s", strings.Join(kinds, " and "))
+			}
+		}
+	}
 	switch len(sources) {
 	case 0:
-		c.add(vf, "a volume needs one of emptyDir, configMap or secret")
+		c.add(vf, "a volume needs one of emptyDir, hostPath, configMap, secret, downwardAPI or projected")
 	case 1:
 	default:
-		c.add(vf, "a volume may have only one of emptyDir, configMap or secret, not %s", strings.Join(sources, " and "))
+		c.add(vf, "a volume may have only one of emptyDir, hostPath, configMap, secret, downwardAPI or projected, not %s", strings.Join(sources, " and "))
 	}
+}
+
+// projectedPaths records the item paths of one projected source, refusing
+// a path another source already projects.
+func (c *checker) projectedPaths(f string, items []corev1.KeyToPath, paths map[string]string) {
+	for i, it := range items {
+		itf := f + ".items[" + strconv.Itoa(i) + "].path"
+		if other, dup := paths[it.Path]; dup && it.Path != "" {
+			c.add(itf, "path %q is also projected by %s", it.Path, other)
+			continue
+		}
+		paths[it.Path] = itf
+	}
+}
+
+// downwardVolumeFields are the fieldRef paths a downwardAPI volume item may
+// name (besides metadata.labels['k'] and metadata.annotations['k']).
+var downwardVolumeFields = []string{"metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations"}
+
+// downwardItems checks the items of a downwardAPI volume or projected
+// source; paths (shared by a projected volume's sources) refuses duplicates.
+func (c *checker) downwardItems(f string, items []corev1.DownwardAPIVolumeFile, paths map[string]string) {
+	for i, it := range items {
+		itf := f + ".items[" + strconv.Itoa(i) + "]"
+		c.relativePath(itf+".path", it.Path, true)
+		if other, dup := paths[it.Path]; dup && it.Path != "" {
+			c.add(itf+".path", "path %q is also used by %s", it.Path, other)
+		} else {
+			paths[it.Path] = itf + ".path"
+		}
+		c.fileMode(itf+".mode", it.Mode)
+		switch {
+		case it.FieldRef == nil:
+			c.add(itf+".fieldRef", "fieldRef is required (resourceFieldRef is not supported by tug)")
+		case it.FieldRef.APIVersion != "" && it.FieldRef.APIVersion != "v1":
+			c.add(itf+".fieldRef.apiVersion", "must be v1")
+		default:
+			fp := it.FieldRef.FieldPath
+			if slices.Contains(downwardVolumeFields, fp) || subscripted(fp, "metadata.labels") || subscripted(fp, "metadata.annotations") {
+				break
+			}
+			c.add(itf+".fieldRef.fieldPath", "must be one of %s, or metadata.labels['<key>'] or metadata.annotations['<key>']", strings.Join(downwardVolumeFields, ", "))
+		}
+	}
+}
+
+// subscripted reports whether fp is prefix['<key>'] with a non-empty key.
+func subscripted(fp, prefix string) bool {
+	rest, ok := strings.CutPrefix(fp, prefix+"['")
+	if !ok {
+		return false
+	}
+	key, ok := strings.CutSuffix(rest, "']")
+	return ok && key != ""
 }
 
 func (c *checker) keyItems(f string, items []corev1.KeyToPath, defaultMode *int32) {

@@ -149,6 +149,41 @@ func TestValidate(t *testing.T) {
 			{File: "a.yaml", Line: 20, Object: web, Field: "spec.template.spec.volumes[1]", Msg: "only one of"},
 		},
 	}, {
+		name: "hostPath volumes",
+		files: map[string]string{"a.yaml": strings.Replace(okDeployment, "metadata:\n  name: web\n", "metadata:\n  name: web\n  namespace: ops\n", 1) +
+			"      volumes:\n" +
+			"      - name: a\n        hostPath: {path: relative}\n" +
+			"      - name: b\n        hostPath: {path: /var/../etc, type: Pipe}\n" +
+			"      - name: c\n        hostPath: {path: /run/x.sock, type: Socket}\n",
+			"b.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n  labels: {pod-security.kubernetes.io/enforce: privileged}\n"},
+		want: []wantErr{
+			{File: "a.yaml", Line: 18, Object: "Deployment ops/web", Field: "spec.template.spec.volumes[0].hostPath.path", Msg: "absolute path"},
+			{File: "a.yaml", Line: 20, Object: "Deployment ops/web", Field: "spec.template.spec.volumes[1].hostPath.path", Msg: "'..'"},
+			{File: "a.yaml", Line: 20, Object: "Deployment ops/web", Field: "spec.template.spec.volumes[1].hostPath.type", Msg: "must be one of"},
+		},
+	}, {
+		name: "downwardAPI and projected volumes",
+		files: map[string]string{"a.yaml": okDeployment +
+			"      volumes:\n" +
+			"      - name: d\n        downwardAPI:\n          defaultMode: 0440\n          items:\n" +
+			"          - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n" +
+			"          - {path: app, fieldRef: {fieldPath: \"metadata.labels['app']\"}}\n" +
+			"          - {path: ip, fieldRef: {fieldPath: status.podIP}}\n" +
+			"          - {path: ../up, fieldRef: {fieldPath: metadata.name}, mode: 01000}\n" +
+			"      - name: p\n        projected:\n          sources:\n" +
+			"          - configMap: {name: cfg, items: [{key: a, path: same}]}\n" +
+			"          - secret: {name: s, items: [{key: b, path: same}]}\n" +
+			"          - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}\n" +
+			"          - {}\n",
+			"b.yaml": cm},
+		want: []wantErr{
+			{File: "a.yaml", Line: 22, Object: web, Field: "spec.template.spec.volumes[0].downwardAPI.items[2].fieldRef.fieldPath", Msg: "must be one of"},
+			{File: "a.yaml", Line: 23, Object: web, Field: "spec.template.spec.volumes[0].downwardAPI.items[3].mode", Msg: "file mode"},
+			{File: "a.yaml", Line: 23, Object: web, Field: "spec.template.spec.volumes[0].downwardAPI.items[3].path", Msg: "'..'"},
+			{File: "a.yaml", Line: 28, Object: web, Field: "spec.template.spec.volumes[1].projected.sources[1].secret.items[0].path", Msg: "also projected by"},
+			{File: "a.yaml", Line: 30, Object: web, Field: "spec.template.spec.volumes[1].projected.sources[3]", Msg: "needs one of"},
+		},
+	}, {
 		name: "env var rules",
 		files: map[string]string{"a.yaml": envFrom("        - name: 1BAD\n          value: x\n" +
 			"        - name: P\n          valueFrom:\n            fieldRef: {fieldPath: spec.serviceAccountName}\n" +
@@ -183,6 +218,17 @@ func TestValidate(t *testing.T) {
 			{File: "c.yaml", Line: 7, Object: "Service default/c", Field: "spec.clusterIP", Msg: "canonical form"},
 		},
 	}, {
+		name: "externalTrafficPolicy",
+		files: map[string]string{
+			"a.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  type: NodePort\n  externalTrafficPolicy: Locall\n  ports:\n  - {port: 80}\n",
+			"b.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: b\nspec:\n  externalTrafficPolicy: Local\n  ports:\n  - {port: 80}\n",
+			"c.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: c\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  ports:\n  - {port: 80}\n",
+		},
+		want: []wantErr{
+			{File: "a.yaml", Line: 7, Object: "Service default/a", Field: "spec.externalTrafficPolicy", Msg: "must be Cluster or Local"},
+			{File: "b.yaml", Line: 6, Object: "Service default/b", Field: "spec.externalTrafficPolicy", Msg: "applies only to NodePort services"},
+		},
+	}, {
 		name: "cluster IPs outside the CIDR or reserved",
 		files: map[string]string{
 			"a.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  clusterIP: 10.44.0.5\n  ports:\n  - {port: 80}\n",
@@ -202,6 +248,19 @@ func TestValidate(t *testing.T) {
 			{File: "a.yaml", Line: 5, Object: "Secret default/sec", Field: "type", Msg: `needs the key "tls.crt"`},
 			{File: "a.yaml", Line: 5, Object: "Secret default/sec", Field: "type", Msg: `needs the key "tls.key"`},
 			{File: "a.yaml", Line: 7, Object: "Secret default/sec", Field: "stringData.bad key", Msg: "valid config key"},
+		},
+	}, {
+		name:  "node labels, taints and cordon",
+		files: map[string]string{"a.yaml": "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels: {zone: a}\nspec:\n  unschedulable: true\n  taints:\n  - {key: gpu, value: \"true\", effect: NoSchedule}\n"},
+	}, {
+		name: "node taints need a key and an effect, once each",
+		files: map[string]string{"a.yaml": "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  annotations: {tug.dev/git-node: x}\nspec:\n  taints:\n" +
+			"  - {value: x, effect: NoSchedule}\n  - {key: gpu}\n  - {key: a, effect: NoSchedule}\n  - {key: a, effect: NoSchedule}\n"},
+		want: []wantErr{
+			{File: "a.yaml", Line: 5, Object: "Node n1", Field: "metadata.annotations.tug.dev/git-node", Msg: "written by tug"},
+			{File: "a.yaml", Line: 8, Object: "Node n1", Field: "spec.taints[0].key", Msg: "key is required"},
+			{File: "a.yaml", Line: 9, Object: "Node n1", Field: "spec.taints[1].effect", Msg: "effect is required"},
+			{File: "a.yaml", Line: 11, Object: "Node n1", Field: "spec.taints[3]", Msg: "duplicates spec.taints[2]"},
 		},
 	}}
 	for _, tt := range tests {

@@ -153,7 +153,7 @@ func (a *Agent) setupVolumes(pod *corev1.Pod) error {
 		if err := volume.Setup(a.podDir(pod), v); err != nil {
 			return &actionError{reason: "FailedMount", err: err}
 		}
-		if fsGroup != nil {
+		if fsGroup != nil && v.Kind != volume.HostPath { // the node's files keep their owner, as in Kubernetes
 			dir := volume.Dir(a.podDir(pod), v.Name)
 			if err := setVolumeOwnership(dir, *fsGroup, v.Kind != volume.EmptyDir); err != nil {
 				return &actionError{reason: "FailedMount", err: fmt.Errorf("volume %q: fsGroup %d: %w", v.Name, *fsGroup, err)}

@@ -302,7 +302,7 @@ func planPod(in Input, pod *corev1.Pod, cs []Container) PodPlan {
 
 func hasProjectedVolumes(pod *corev1.Pod) bool {
 	for _, v := range pod.Spec.Volumes {
-		if v.ConfigMap != nil || v.Secret != nil {
+		if v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil {
 			return true
 		}
 	}

@@ -63,14 +63,18 @@ func containerMounts(pod *corev1.Pod, c *corev1.Container, podDir string, files 
 			return nil, fmt.Errorf("container %q: volumeMount %q: mountPath %q must be absolute", c.Name, vm.Name, vm.MountPath)
 		}
 		src := volume.Dir(podDir, vm.Name)
+		if v.HostPath != nil {
+			src = filepath.Clean(v.HostPath.Path)
+		}
 		if vm.SubPath != "" {
 			if !filepath.IsLocal(vm.SubPath) {
 				return nil, fmt.Errorf("container %q: volumeMount %q: subPath %q must be relative and stay inside the volume", c.Name, vm.Name, vm.SubPath)
 			}
 			src = filepath.Join(src, filepath.FromSlash(vm.SubPath))
 		}
-		// Secret and configMap volumes are read-only, as in Kubernetes.
-		ro := vm.ReadOnly || v.Secret != nil || v.ConfigMap != nil
+		// Secret, configMap, downwardAPI and projected volumes are
+		// read-only, as in Kubernetes.
+		ro := vm.ReadOnly || v.Secret != nil || v.ConfigMap != nil || v.DownwardAPI != nil || v.Projected != nil
 		mounts = append(mounts, bind(vm.MountPath, src, ro))
 	}
 	return mounts, nil

@@ -35,7 +35,8 @@ func when(t, now time.Time) string {
 
 // PrintStatus writes the answer of /tug/v1/status for people: the commit
 // in force, a newer commit that was rejected and why (one line per error),
-// the fetcher's live state, object counts and pods by phase.
+// the fetcher's live state, the webhook counters (when webhooks are
+// enabled), object counts and pods by phase.
 func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	line := func(label, format string, args ...any) {
@@ -45,7 +46,12 @@ func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
 	if repo == "" {
 		repo = "<unknown>"
 	}
-	if st.Branch != "" {
+	switch {
+	case st.Tag != "":
+		repo += " (tag " + st.Tag + ")"
+	case st.Commit != "":
+		repo += " (commit " + ShortSHA(st.Commit) + ", fixed)"
+	case st.Branch != "":
 		repo += " (branch " + st.Branch + ")"
 	}
 	line("Repository:", "%s", repo)
@@ -79,6 +85,10 @@ func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
 			}
 			line("Fetch error:", "%s%s", s.LastFetchError, since)
 		}
+	}
+	if h := st.Webhooks; h != nil {
+		line("Webhooks:", "triggered %d, ignored %d, duplicates %d", h.Triggered, h.Ignored, h.Duplicates)
+		line("", "refused: unauthorized %d, too large %d, bad requests %d; panics %d", h.Unauthorized, h.TooLarge, h.BadRequests, h.Panics)
 	}
 	line("Objects:", "%s", counts(st.Objects, manifest.Kinds()))
 	line("Pods:", "%s", counts(st.Pods, []string{"Running", "Pending", "Succeeded", "Failed", "Unknown"}))

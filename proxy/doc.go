@@ -68,6 +68,13 @@
 // skeleton does not change; pods and the node itself reach the server
 // through the same service-ips vmap and dnat_1 chain as any service.
 //
+// externalTrafficPolicy Local (RenderNode, Config.NodeName): Render splits
+// such a port in two, the cluster IP with every ready endpoint and a
+// node-port-only ServicePort (Local) with the ready endpoints whose
+// nodeName is this node, rejecting when there are none. Its chains
+// (lnpdnat_<N>, afflnp_<slot>) DNAT like npdnat_<N> and affnp_<slot> but set
+// no MasqueradeMark, so the endpoint sees the client's own address.
+//
 // Not done yet: sessionAffinityConfig (the timeout is Kubernetes' default),
-// externalTrafficPolicy Local, IPv6, network policy.
+// IPv6, network policy.
 package proxy

@@ -64,12 +64,17 @@ var dynamicSets = []string{MapAffinity}
 // otherwise go to the shared DNAT chain for N. nat-postrouting remembers
 // (or refreshes) the endpoint of every new connection so marked; the
 // Applier deletes remembered endpoints a port no longer has.
+//
+// Node port chains of externalTrafficPolicy Local ports (lnpdnat_<N>,
+// afflnp_<slot>) are the same without MasqueradeMark, so the endpoint sees
+// the client's own address.
 type Chain struct {
 	Name     string
 	N        int
 	NodePort bool
 	Sticky   bool
 	Slot     uint32
+	Local    bool // node port chain of an externalTrafficPolicy Local port: no masquerade
 }
 
 func dnatChain(n int, nodePort bool) Chain {
@@ -77,6 +82,22 @@ func dnatChain(n int, nodePort bool) Chain {
 		return Chain{Name: "npdnat_" + strconv.Itoa(n), N: n, NodePort: true}
 	}
 	return Chain{Name: "dnat_" + strconv.Itoa(n), N: n}
+}
+
+// npChain is the shared node port DNAT chain for n endpoints.
+func npChain(n int, local bool) Chain {
+	if local {
+		return Chain{Name: "lnpdnat_" + strconv.Itoa(n), N: n, NodePort: true, Local: true}
+	}
+	return dnatChain(n, true)
+}
+
+// npStickyChain is a node port sticky chain.
+func npStickyChain(slot uint32, n int, local bool) Chain {
+	if local {
+		return Chain{Name: "afflnp_" + strconv.Itoa(int(slot)), N: n, NodePort: true, Sticky: true, Slot: slot, Local: true}
+	}
+	return stickyChain(slot, n, true)
 }
 
 func stickyChain(slot uint32, n int, nodePort bool) Chain {
@@ -88,7 +109,12 @@ func stickyChain(slot uint32, n int, nodePort bool) Chain {
 }
 
 // fallback is the shared chain a sticky chain goes to.
-func (c Chain) fallback() Chain { return dnatChain(c.N, c.NodePort) }
+func (c Chain) fallback() Chain {
+	if c.NodePort {
+		return npChain(c.N, c.Local)
+	}
+	return dnatChain(c.N, false)
+}
 
 // Elem is an element of one of the fixed maps or sets; the fields a set's
 // key does not use are zero. Goto is a verdict map element's chain and
@@ -222,7 +248,7 @@ func boolCmp(a, b bool) int {
 
 func portEqual(a, b ServicePort) bool {
 	return a.Namespace == b.Namespace && a.Name == b.Name && a.Protocol == b.Protocol && a.ClusterIP == b.ClusterIP && a.Port == b.Port &&
-		a.NodePort == b.NodePort && a.Affinity == b.Affinity && slices.Equal(a.Endpoints, b.Endpoints)
+		a.NodePort == b.NodePort && a.Affinity == b.Affinity && a.Local == b.Local && slices.Equal(a.Endpoints, b.Endpoints)
 }
 
 // verdict is where a port's traffic goes: its sticky chain, the DNAT
@@ -231,10 +257,14 @@ func (b *changeBuilder) verdict(p ServicePort, nodePort bool) string {
 	switch {
 	case len(p.Endpoints) == 0:
 		return ChainReject
+	case p.Affinity && nodePort:
+		return npStickyChain(b.t.slots[p.String()], len(p.Endpoints), p.Local).Name
 	case p.Affinity:
-		return stickyChain(b.t.slots[p.String()], len(p.Endpoints), nodePort).Name
+		return stickyChain(b.t.slots[p.String()], len(p.Endpoints), false).Name
+	case nodePort:
+		return npChain(len(p.Endpoints), p.Local).Name
 	}
-	return dnatChain(len(p.Endpoints), nodePort).Name
+	return dnatChain(len(p.Endpoints), false).Name
 }
 
 // stickyChains are p's sticky chains (none without endpoints).
@@ -248,7 +278,7 @@ func (b *changeBuilder) stickyChains(p ServicePort) []Chain {
 		out = append(out, stickyChain(slot, len(p.Endpoints), false))
 	}
 	if p.NodePort != 0 {
-		out = append(out, stickyChain(slot, len(p.Endpoints), true))
+		out = append(out, npStickyChain(slot, len(p.Endpoints), p.Local))
 	}
 	return out
 }
@@ -316,7 +346,7 @@ func (b *changeBuilder) nodePort(p ServicePort, d int) {
 	}
 	b.op(MapNodePorts, d, Elem{Proto: p.Protocol, Port: p.NodePort, Goto: b.verdict(p, true)})
 	if len(p.Endpoints) > 0 {
-		b.dnat(dnatChain(len(p.Endpoints), true), d)
+		b.dnat(npChain(len(p.Endpoints), p.Local), d)
 	}
 }
 
@@ -334,7 +364,7 @@ func (b *changeBuilder) endpoints(p ServicePort, from int, d int) {
 }
 
 func (b *changeBuilder) update(o, n ServicePort) {
-	if o.ClusterIP != n.ClusterIP || o.Protocol != n.Protocol || o.Port != n.Port || o.NodePort != n.NodePort || o.Affinity != n.Affinity {
+	if o.ClusterIP != n.ClusterIP || o.Protocol != n.Protocol || o.Port != n.Port || o.NodePort != n.NodePort || o.Affinity != n.Affinity || o.Local != n.Local {
 		b.port(o, -1)
 		b.port(n, +1)
 		return
@@ -524,13 +554,16 @@ func (c Chain) ruleText() string {
 	mark := fmt.Sprintf("meta mark set meta mark | 0x%08x", MasqueradeMark)
 	switch {
 	case c.Sticky:
-		if c.NodePort {
+		if c.NodePort && !c.Local {
 			rules = append(rules, mark)
 		}
 		rules = append(rules, fmt.Sprintf("ct mark set 0x%08x", AffinityTag|c.Slot),
 			"dnat ip to ip saddr . ct mark map @"+MapAffinity, "goto "+c.fallback().Name)
 	case c.NodePort:
-		rules = []string{mark, fmt.Sprintf("dnat ip to meta l4proto . th dport . numgen random mod %d map @%s", c.N, MapNodePortEndpoints)}
+		if !c.Local {
+			rules = append(rules, mark)
+		}
+		rules = append(rules, fmt.Sprintf("dnat ip to meta l4proto . th dport . numgen random mod %d map @%s", c.N, MapNodePortEndpoints))
 	default:
 		rules = []string{fmt.Sprintf("dnat ip to ip daddr . meta l4proto . th dport . numgen random mod %d map @%s", c.N, MapEndpoints)}
 	}

@@ -309,13 +309,9 @@ func (a *Applier) addChain(d Chain) {
 	numgen := &expr.Numgen{Modulus: uint32(d.N), Type: unix.NFT_NG_RANDOM}
 	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true}
 	if d.NodePort {
-		c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(^uint32(MasqueradeMark)),
-				Xor:  binaryutil.NativeEndian.PutUint32(MasqueradeMark)},
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true},
-		}})
+		if !d.Local {
+			c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: markForMasquerade()})
+		}
 		numgen.Register = 10
 		c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
@@ -340,7 +336,7 @@ func (a *Applier) addChain(d Chain) {
 // stickyRules queues a sticky chain's rules (see Chain).
 func (a *Applier) stickyRules(chain *nftables.Chain, d Chain) {
 	c, t := a.conn, a.table
-	if d.NodePort {
+	if d.NodePort && !d.Local {
 		c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: markForMasquerade()})
 	}
 	c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: []expr.Any{

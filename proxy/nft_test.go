@@ -25,7 +25,7 @@ import (
 // "outside host" client (192.168.77.2, node side 192.168.77.1). No
 // namespace has a route out of the test's namespaces.
 type testNode struct {
-	t       *testing.T
+	t       testing.TB
 	node    *testenv.NetNS
 	client  *testenv.NetNS
 	pods    []*testenv.NetNS
@@ -40,7 +40,7 @@ const (
 
 func podAddr(i int) string { return fmt.Sprintf("10.42.0.%d", 10+i) }
 
-func newTestNode(t *testing.T, pods int) *testNode {
+func newTestNode(t testing.TB, pods int) *testNode {
 	t.Helper()
 	testenv.Require(t, "ip", "nft", "nsenter")
 	n := &testNode{t: t, node: testenv.NewNetNS(t), client: testenv.NewNetNS(t)}

@@ -66,10 +66,20 @@ type ServicePort struct {
 	Affinity bool
 	// Endpoints are the ready backends, sorted; none means reject.
 	Endpoints []Endpoint
+	// Local is the node port half of an externalTrafficPolicy Local port
+	// (Render splits such a port in two: the cluster IP with every
+	// endpoint, and this one with no ClusterIP): Endpoints are those on
+	// this node only, and node port traffic is not masqueraded, so the
+	// endpoint sees the client's address.
+	Local bool
 }
 
 func (p ServicePort) String() string {
-	return p.Namespace + "/" + p.Name + ":" + strconv.Itoa(int(p.Port)) + "/" + p.Protocol.String()
+	s := p.Namespace + "/" + p.Name + ":" + strconv.Itoa(int(p.Port)) + "/" + p.Protocol.String()
+	if p.Local {
+		s += "/local"
+	}
+	return s
 }
 
 // comparePorts orders ports by namespace, name, protocol and port: the
@@ -84,7 +94,10 @@ func comparePorts(a, b *ServicePort) int {
 	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Port, b.Port)
+	if c := cmp.Compare(a.Port, b.Port); c != 0 {
+		return c
+	}
+	return boolCmp(a.Local, b.Local)
 }
 
 // Ruleset is the desired content of tug's table on one node.
@@ -97,8 +110,16 @@ type Ruleset struct {
 // namespace and name). Headless and ExternalName services get no rules; a
 // port whose endpoints have none ready, or which has no Endpoints object,
 // rejects. Service ports are matched to endpoint ports by name, as in
-// Kubernetes. It is pure.
+// Kubernetes. It is pure. It is RenderNode for no node name: node ports of
+// externalTrafficPolicy Local services then have no local endpoint.
 func Render(serviceCIDR netip.Prefix, services []*corev1.Service, endpoints []*corev1.Endpoints) *Ruleset {
+	return RenderNode(serviceCIDR, "", services, endpoints)
+}
+
+// RenderNode is Render on the node named node: the node port of an
+// externalTrafficPolicy Local service goes only to the ready endpoints whose
+// nodeName is node (rejecting when there are none) and is not masqueraded.
+func RenderNode(serviceCIDR netip.Prefix, node string, services []*corev1.Service, endpoints []*corev1.Endpoints) *Ruleset {
 	type nsName struct{ ns, name string }
 	eps := make(map[nsName]*corev1.Endpoints, len(endpoints))
 	for _, e := range endpoints {
@@ -144,11 +165,20 @@ func Render(serviceCIDR netip.Prefix, services []*corev1.Service, endpoints []*c
 				Protocol:  proto,
 				ClusterIP: clusterIP,
 				Port:      uint16(sp.Port),
-				Endpoints: endpointsFor(ep, sp.Name, proto),
+				Endpoints: endpointsFor(ep, sp.Name, proto, nil),
 				Affinity:  svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP,
 			}
 			if nodePorts && sp.NodePort > 0 && sp.NodePort <= 65535 {
 				p.NodePort = uint16(sp.NodePort)
+			}
+			if p.NodePort != 0 && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+				local := p
+				local.ClusterIP, local.Local = netip.Addr{}, true
+				local.Endpoints = endpointsFor(ep, sp.Name, proto, func(a corev1.EndpointAddress) bool {
+					return node != "" && a.NodeName != nil && *a.NodeName == node
+				})
+				rs.Ports = append(rs.Ports, local)
+				p.NodePort = 0
 			}
 			if !p.ClusterIP.IsValid() && p.NodePort == 0 {
 				continue
@@ -166,8 +196,8 @@ func Render(serviceCIDR netip.Prefix, services []*corev1.Service, endpoints []*c
 }
 
 // endpointsFor returns the ready addresses of e serving the port named
-// name, sorted and without duplicates.
-func endpointsFor(e *corev1.Endpoints, name string, proto Protocol) []Endpoint {
+// name (those keep accepts, when set), sorted and without duplicates.
+func endpointsFor(e *corev1.Endpoints, name string, proto Protocol, keep func(corev1.EndpointAddress) bool) []Endpoint {
 	if e == nil {
 		return nil
 	}
@@ -183,7 +213,7 @@ func endpointsFor(e *corev1.Endpoints, name string, proto Protocol) []Endpoint {
 			}
 			for _, a := range ss.Addresses {
 				addr, err := netip.ParseAddr(a.IP)
-				if err != nil || !addr.Is4() {
+				if err != nil || !addr.Is4() || (keep != nil && !keep(a)) {
 					continue
 				}
 				out = append(out, Endpoint{Addr: addr, Port: uint16(ep.Port)})

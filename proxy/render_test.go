@@ -40,6 +40,20 @@ func subset(ips []string, ports ...corev1.EndpointPort) corev1.EndpointSubset {
 	return ss
 }
 
+// local sets externalTrafficPolicy Local on s.
+func local(s *corev1.Service) *corev1.Service {
+	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	return s
+}
+
+// onNode sets the nodeName of ss's addresses, in order.
+func onNode(ss corev1.EndpointSubset, nodes ...string) corev1.EndpointSubset {
+	for i := range ss.Addresses {
+		ss.Addresses[i].NodeName = &nodes[i]
+	}
+	return ss
+}
+
 func epPort(name string, proto corev1.Protocol, p int32) corev1.EndpointPort {
 	return corev1.EndpointPort{Name: name, Protocol: proto, Port: p}
 }
@@ -47,6 +61,7 @@ func epPort(name string, proto corev1.Protocol, p int32) corev1.EndpointPort {
 func TestRenderGolden(t *testing.T) {
 	tests := []struct {
 		name      string
+		node      string // RenderNode's node; "" for Render
 		services  []*corev1.Service
 		endpoints []*corev1.Endpoints
 	}{
@@ -96,6 +111,29 @@ func TestRenderGolden(t *testing.T) {
 			endpoints: []*corev1.Endpoints{endpoints("default", "sticky", subset([]string{"10.42.0.11", "10.42.0.12"}, epPort("", "", 8080)))},
 		},
 		{
+			// externalTrafficPolicy Local on node n1: the node ports go to
+			// n1's endpoints only, unmasqueraded; the cluster IPs to all.
+			name: "local",
+			node: "n1",
+			services: []*corev1.Service{
+				local(service("default", "web", "NodePort", "10.43.0.30", port("", "", 80, 8080, 30100))),
+				local(func() *corev1.Service {
+					s := service("default", "sticky", "NodePort", "10.43.0.31", port("", "", 80, 8080, 30101))
+					s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+					return s
+				}()),
+				local(service("default", "elsewhere", "NodePort", "10.43.0.32", port("", "", 80, 8080, 30102))),
+				local(service("default", "internal", "ClusterIP", "10.43.0.33", port("", "", 80, 8080, 0))), // no node port: no effect
+			},
+			endpoints: []*corev1.Endpoints{
+				endpoints("default", "web", onNode(subset([]string{"10.42.0.11", "10.42.1.11", "10.42.0.12"}, epPort("", "", 8080)),
+					"n1", "n2", "n1")),
+				endpoints("default", "sticky", onNode(subset([]string{"10.42.0.13", "10.42.1.13"}, epPort("", "", 8080)), "n1", "n2")),
+				endpoints("default", "elsewhere", onNode(subset([]string{"10.42.1.14"}, epPort("", "", 8080)), "n2")),
+				endpoints("default", "internal", onNode(subset([]string{"10.42.1.15"}, epPort("", "", 8080)), "n2")),
+			},
+		},
+		{
 			name: "skipped",
 			services: []*corev1.Service{
 				service("default", "headless", "ClusterIP", "None", port("", "", 80, 80, 0)),
@@ -108,7 +146,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Render(serviceCIDR, tt.services, tt.endpoints).Text()
+			got := RenderNode(serviceCIDR, tt.node, tt.services, tt.endpoints).Text()
 			path := filepath.Join("testdata", tt.name+".nft")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

@@ -28,6 +28,9 @@ type Config struct {
 	Store       Store
 	Applier     RulesApplier
 	ServiceCIDR netip.Prefix // traffic to unallocated addresses in it is dropped
+	// NodeName is this node's name: the node ports of externalTrafficPolicy
+	// Local services go only to endpoints whose nodeName it is.
+	NodeName string
 	// ClusterDNS, when set, sends its IP:53 (UDP, TCP) to the node's DNS
 	// server; see Ruleset.AddClusterDNS.
 	ClusterDNS ClusterDNS
@@ -105,7 +108,7 @@ func (p *Proxy) Sync() error {
 			endpoints = append(endpoints, e)
 		}
 	}
-	rs := Render(p.cfg.ServiceCIDR, services, endpoints)
+	rs := RenderNode(p.cfg.ServiceCIDR, p.cfg.NodeName, services, endpoints)
 	rs.AddClusterDNS(p.cfg.ClusterDNS)
 	if err := p.cfg.Applier.Apply(rs); err != nil {
 		return err

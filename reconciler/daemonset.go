@@ -75,7 +75,8 @@ func planDaemonSet(w *Writes, ds *appsv1.DaemonSet, ix *index, now time.Time, id
 	}
 	eligible := map[string]bool{}
 	for _, n := range ix.snap.Nodes {
-		if matchesNodeAffinity(probe, n) && untoleratedTaint(probe, n) == "" {
+		// A Node committed to Git whose node never registered is not a node yet.
+		if registered(n) && matchesNodeAffinity(probe, n) && untoleratedTaint(probe, n) == "" {
 			eligible[n.Name] = true
 		}
 	}

@@ -91,6 +91,11 @@ func TestDaemonSetPlacement(t *testing.T) {
 		nodes: []*corev1.Node{labeledNode("n1", nil), labeledNode("n2", nil)},
 		want:  map[string][]string{"n1": {"a:1"}, "n2": {"a:1"}},
 	}, {
+		name:  "not a Node committed to Git whose node never registered",
+		ds:    daemonSet("a:1", nil),
+		nodes: []*corev1.Node{labeledNode("n1", nil), {ObjectMeta: metav1.ObjectMeta{Name: "later"}}},
+		want:  map[string][]string{"n1": {"a:1"}},
+	}, {
 		name:  "nodeSelector, untolerated taint, cordoned node",
 		ds:    daemonSet("a:1", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.NodeSelector = edge }),
 		nodes: []*corev1.Node{labeledNode("n1", edge), labeledNode("n2", nil), labeledNode("n3", edge, noisy), cordoned},

@@ -62,6 +62,21 @@
 // references (annotation tug.dev/config-hash), so committing a change to a
 // ConfigMap rolls the pods that use it, as a Helm checksum annotation would.
 //
+// A Node committed to Git is merged, not replaced (planGitNodes): Git owns
+// the labels, annotations, taints and spec.unschedulable it commits (what
+// it set is recorded in manifest.AnnotationGitNode), the node agent owns the
+// status and pod CIDR, the lifecycle controller its not-ready/unreachable
+// taints. Removing the Node from Git removes only what Git set. A committed
+// Node whose node has not registered is stored without status (not
+// schedulable, no DaemonSet pods) and completed when the agent registers.
+//
+// When Git removes a namespace, everything still stored in it goes
+// (namespace.go): the controllers no longer see its objects, which are
+// deleted, bound pods gracefully.
+//
+// Run is started under a Leader (RunLeading); SingleServer, the
+// implementation for one server, always leads.
+//
 // The package imports only manifest types; the store is the small Store
 // interface declared here.
 package reconciler

@@ -22,7 +22,7 @@ func TemplateHash(tmpl *corev1.PodTemplateSpec) string {
 }
 
 // ConfigRefs lists the ConfigMaps and Secrets a pod spec references, through
-// env, envFrom and volumes.
+// env, envFrom, and configMap, secret and projected volumes.
 func ConfigRefs(spec *corev1.PodSpec) (configMaps, secrets []string) {
 	cms, secs := map[string]bool{}, map[string]bool{}
 	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
@@ -52,6 +52,16 @@ func ConfigRefs(spec *corev1.PodSpec) (configMaps, secrets []string) {
 		}
 		if v.Secret != nil {
 			secs[v.Secret.SecretName] = true
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.ConfigMap != nil {
+					cms[src.ConfigMap.Name] = true
+				}
+				if src.Secret != nil {
+					secs[src.Secret.Name] = true
+				}
+			}
 		}
 	}
 	return sortedKeys(cms), sortedKeys(secs)

@@ -76,6 +76,7 @@ func Plan(s Snapshot, now time.Time, ids IDs, sched Scheduler) Writes {
 func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Options) Writes {
 	opts = opts.withDefaults()
 	var w Writes
+	s, gone := removeNamespaces(s) // see namespace.go
 	ix := newIndex(s)
 
 	// Node lifecycle first: evicted pods are replaced in this same pass.
@@ -114,6 +115,7 @@ func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Optio
 	}
 	schedule(&w, ix, sched, now)
 	planEndpoints(&w, ix, ids)
+	sweepNamespaces(&w, s, gone, now)
 	return w
 }
 

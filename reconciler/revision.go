@@ -47,9 +47,12 @@ type RevisionPlan struct {
 // effective pod template (its template and the ConfigMaps and Secrets it
 // uses) changes in this commit is stamped with tug.dev/revision: sha, which
 // the ReplicaSet created for that template records; otherwise it keeps the
-// stamp it has. Built-in objects are never pruned.
+// stamp it has. Built-in objects are never pruned. Nodes are merged, not
+// replaced (see planGitNodes).
 func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 	var p RevisionPlan
+	desiredNodes, desired := splitNodes(desired)
+	storedNodes, stored := splitNodes(stored)
 	cur := make(map[manifest.Key]manifest.Object, len(stored))
 	for _, o := range stored {
 		cur[manifest.KeyOf(o)] = o
@@ -97,6 +100,7 @@ func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 		p.Deletes = append(p.Deletes, o)
 		p.Removed++
 	}
+	planGitNodes(desiredNodes, storedNodes, &p)
 	sort.Slice(p.Deletes, func(i, j int) bool {
 		return manifest.KeyOf(p.Deletes[i]).String() < manifest.KeyOf(p.Deletes[j]).String()
 	})

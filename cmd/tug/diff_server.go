@@ -56,6 +56,11 @@ func comparable(applied, head []manifest.Object) (a, h []manifest.Object, err er
 		h = append(h, o)
 	}
 	for _, o := range applied {
+		if n, ok := o.(*corev1.Node); ok {
+			if o, err = gitNodeView(n); err != nil {
+				return nil, nil, err
+			}
+		}
 		o, err := stripCluster(o)
 		if err != nil {
 			return nil, nil, err
@@ -160,4 +165,36 @@ func shortSHA(s string) string {
 		return "<none>"
 	}
 	return strings.TrimSpace(s)
+}
+
+// gitNodeView reduces a stored Node to what the repository set on it (the
+// reconciler records that in manifest.AnnotationGitNode): the agent's status,
+// pod CIDR and the node-failure taints are not the repository's and must
+// not show as differences.
+func gitNodeView(n *corev1.Node) (*corev1.Node, error) {
+	var rec struct {
+		Labels        map[string]string `json:"labels,omitempty"`
+		Annotations   map[string]string `json:"annotations,omitempty"`
+		Taints        []corev1.Taint    `json:"taints,omitempty"`
+		Unschedulable bool              `json:"unschedulable,omitempty"`
+	}
+	if raw := n.Annotations[manifest.AnnotationGitNode]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+			return nil, fmt.Errorf("node %s: annotation %s: %w", n.Name, manifest.AnnotationGitNode, err)
+		}
+	}
+	out := &corev1.Node{}
+	out.Name = n.Name
+	out.Labels = rec.Labels
+	out.Annotations = map[string]string{}
+	for k, v := range rec.Annotations {
+		out.Annotations[k] = v
+	}
+	if src, ok := n.Annotations[manifest.SourceAnnotation]; ok {
+		out.Annotations[manifest.SourceAnnotation] = src
+	}
+	out.Spec.Taints = rec.Taints
+	out.Spec.Unschedulable = rec.Unschedulable
+	manifest.SetTypeMeta(out)
+	return out, nil
 }

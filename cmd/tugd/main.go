@@ -37,6 +37,7 @@ import (
 
 type options struct {
 	repo, branch, path  string
+	tag, commit         string
 	dataDir, listen     string
 	containerdAddress   string
 	pollInterval        time.Duration
@@ -61,6 +62,9 @@ The API on --listen is read-only.`,
 			if o.repo == "" {
 				return errors.New("--repo is required: a local path or file:// URL of the Git repository to apply")
 			}
+			if err := checkRef(&o, cmd.Flags().Changed("branch")); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return run(ctx, o)
@@ -70,6 +74,8 @@ The API on --listen is read-only.`,
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", "", "Git repository to apply: a local path, file://, http(s)://, ssh:// or user@host:path URL")
 	f.StringVar(&o.branch, "branch", "main", "branch to track")
+	f.StringVar(&o.tag, "tag", "", "track this tag instead of a branch; re-resolved on every fetch (a moved tag is applied)")
+	f.StringVar(&o.commit, "commit", "", "track this fixed commit (full SHA) instead of a branch; fetched once, never changes")
 	f.StringVar(&o.path, "path", "", "subdirectory of the repository holding the manifests (default: the root)")
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/tug", "where tug keeps its state, containerd, images and logs")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "address of the read-only API (plain HTTP; keep it on loopback)")
@@ -173,18 +179,19 @@ func run(ctx context.Context, o options) error {
 	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
 	defer applier.Close()
 	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy"),
-		ClusterDNS: clusterDNS})
+		ClusterDNS: clusterDNS, NodeName: o.nodeName})
 	g.Go(func() error { return svcProxy.Run(ctx) })
 
 	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now})
-	g.Go(func() error { return rec.Run(ctx) })
+	// One server: it always leads (HA brings an elected Leader).
+	g.Go(func() error { return rec.RunLeading(ctx, reconciler.SingleServer{}) })
 
 	lastApplied, _, err := st.LastApplied()
 	if err != nil {
 		return fmt.Errorf("read sync history: %w", err)
 	}
 	syncer, err := gitsync.New(gitsync.Config{
-		Repo: o.repo, Branch: o.branch, Path: o.path, CacheDir: filepath.Join(o.dataDir, "git"),
+		Repo: o.repo, Branch: o.branch, Tag: o.tag, Commit: o.commit, Path: o.path, CacheDir: filepath.Join(o.dataDir, "git"),
 		PollInterval: o.pollInterval, Credentials: o.gitCreds, Logger: log.With("component", "gitsync"), Clock: time.Now,
 		LastApplied: lastApplied.SHA,
 	}, historySink{rec, st})
@@ -200,17 +207,21 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("--webhook-secret-file: %w", err)
 	}
 
-	handler := api.NewHandler(api.Config{
-		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
-		Repo: o.repo, Branch: o.branch, Logger: log.With("component", "api"), Clock: time.Now,
-		Table:      printers.Table,
-		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
-	})
+	var hooks *webhook.Handler
 	if len(secrets) > 0 {
-		hooks, err := webhook.New(webhook.Config{Secrets: secrets, Branch: o.branch, Target: syncer, Logger: log.With("component", "webhook"), Clock: time.Now})
+		hooks, err = webhook.New(webhook.Config{Secrets: secrets, Branch: o.branch, Tag: o.tag, Target: syncer, Logger: log.With("component", "webhook"), Clock: time.Now})
 		if err != nil {
 			return err
 		}
+	}
+	handler := api.NewHandler(api.Config{
+		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
+		Repo: o.repo, Branch: o.branch, Tag: o.tag, Commit: syncer.Status().Commit, Logger: log.With("component", "api"), Clock: time.Now,
+		Table:      printers.Table,
+		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
+		Webhooks:   webhookStats(hooks),
+	})
+	if hooks != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/hooks/", hooks)
 		mux.Handle("/", handler)
@@ -233,7 +244,7 @@ func run(ctx context.Context, o options) error {
 		}
 		return nil
 	})
-	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", address)
+	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "tag", o.tag, "commit", o.commit, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", address)
 	err = g.Wait()
 	log.Info("tugd stopped; running containers keep running and are adopted at the next start")
 	return err
@@ -241,6 +252,36 @@ func run(ctx context.Context, o options) error {
 
 // containerdNamespace holds every container, image and snapshot tug makes.
 const containerdNamespace = containerdproc.Namespace
+
+// checkRef allows one of --branch (when given explicitly), --tag and
+// --commit; with a tag or a commit no branch is tracked. A fixed commit
+// never changes, so webhooks would have nothing to trigger.
+func checkRef(o *options, branchGiven bool) error {
+	switch {
+	case o.tag != "" && o.commit != "":
+		return errors.New("--tag and --commit: give one ref to track, not both")
+	case branchGiven && (o.tag != "" || o.commit != ""):
+		return errors.New("--branch with --tag or --commit: give one ref to track (a branch, a tag or a fixed commit)")
+	case o.commit != "" && len(o.webhookSecretFiles) > 0:
+		return errors.New("--webhook-secret-file with --commit: a fixed commit never changes, so a webhook would trigger nothing; drop one")
+	case o.tag != "" || o.commit != "":
+		o.branch = ""
+	}
+	return nil
+}
+
+// webhookStats shows the webhook counters through the API; nil when no
+// webhook is enabled.
+func webhookStats(h *webhook.Handler) func() api.WebhookStats {
+	if h == nil {
+		return nil
+	}
+	return func() api.WebhookStats {
+		s := h.Stats()
+		return api.WebhookStats{Triggered: s.Triggered, Unauthorized: s.Unauthorized, TooLarge: s.TooLarge,
+			Duplicates: s.Duplicates, Ignored: s.Ignored, BadRequests: s.BadRequests, Panics: s.Panics}
+	}
+}
 
 // syncStatus shows gitsync's live state through the API. Validation errors
 // are not fetch errors: they reach users as Rejected sync records.

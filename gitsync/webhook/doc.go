@@ -19,13 +19,15 @@
 //	signature of the raw body (before any parsing) ────▶ 401
 //	delivery ID seen before? ──────────────────────────▶ 202 "duplicate", no trigger
 //	ping ──────────────────────────────────────────────▶ 200, no trigger
-//	not a push, or a push to another branch ───────────▶ 202 "ignored", no trigger
-//	push to the tracked branch ────────────────────────▶ Trigger("webhook"), 202
+//	not a push, or a push to another ref ──────────────▶ 202 "ignored", no trigger
+//	push to the tracked branch (or tag, Config.Tag) ───▶ Trigger("webhook"), 202
 //
 // The trigger never blocks and bursts coalesce in the Syncer into one
 // fetch. The generic endpoint accepts an empty body (any signed request is
 // a push to the tracked branch) or JSON with an optional "ref". A panic in
-// the handler is recovered, answered with 500 and counted in Stats.
+// the handler is recovered, answered with 500 and counted in Stats. A tag
+// push (GitLab's "Tag Push Hook" included) triggers only when Config.Tag
+// names that tag; while a branch is tracked it is ignored.
 //
 // Secrets come from files (LoadSecrets) and are never logged.
 //

@@ -33,10 +33,13 @@ type Config struct {
 	// Secrets maps a provider (GitHub, GitLab, Gitea, Generic) to its
 	// secret; a provider without one answers 404.
 	Secrets map[string][]byte
-	Branch  string // the tracked branch; pushes to others are ignored
-	Target  Target
-	Logger  *slog.Logger     // default: discard
-	Clock   func() time.Time // default time.Now; sets read deadlines
+	Branch  string // the tracked branch; pushes to other refs are ignored
+	// Tag, instead of Branch: only a push of this tag triggers a sync
+	// (tracking a fixed commit needs no webhook: it never changes).
+	Tag    string
+	Target Target
+	Logger *slog.Logger     // default: discard
+	Clock  func() time.Time // default time.Now; sets read deadlines
 	// ReadTimeout bounds the time to receive a body (408 after it);
 	// default ReadTimeout.
 	ReadTimeout time.Duration
@@ -57,7 +60,7 @@ type Stats struct {
 type Handler struct {
 	cfg     Config
 	log     *slog.Logger
-	ref     string // refs/heads/<branch>
+	ref     string // refs/heads/<branch> or refs/tags/<tag>
 	secrets map[string][]byte
 
 	triggered, unauthorized, tooLarge, duplicates, ignored, badRequests, panics atomic.Uint64
@@ -73,8 +76,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Target == nil {
 		return nil, errors.New("webhook: target is required")
 	}
-	if cfg.Branch == "" {
-		return nil, errors.New("webhook: branch is required")
+	if (cfg.Branch == "") == (cfg.Tag == "") {
+		return nil, errors.New("webhook: give the tracked branch or tag (exactly one)")
+	}
+	ref := "refs/heads/" + cfg.Branch
+	if cfg.Tag != "" {
+		ref = "refs/tags/" + cfg.Tag
 	}
 	secrets := map[string][]byte{}
 	for name, s := range cfg.Secrets {
@@ -96,7 +103,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.ReadTimeout = ReadTimeout
 	}
 	return &Handler{
-		cfg: cfg, log: cfg.Logger, ref: "refs/heads/" + cfg.Branch, secrets: secrets,
+		cfg: cfg, log: cfg.Logger, ref: ref, secrets: secrets,
 		seen: make(map[string]struct{}, rememberDeliveries), order: make([]string, rememberDeliveries),
 	}, nil
 }

@@ -297,3 +297,46 @@ func TestHandlerReadTimeout(t *testing.T) {
 		t.Errorf("%d triggers, %d bad requests; want 0 and 1 (timed out)", target.count(), h.Stats().BadRequests)
 	}
 }
+
+func TestHandlerTrackingTag(t *testing.T) {
+	tests := []struct {
+		name     string
+		req      *http.Request
+		triggers int
+	}{
+		{"github push of the tag", request(GitHub, push("refs/tags/v1")), 1},
+		{"github push of another tag", request(GitHub, push("refs/tags/v2")), 0},
+		{"github push of a branch", request(GitHub, push("refs/heads/main")), 0},
+		{"github push of a branch named like the tag", request(GitHub, push("refs/heads/v1")), 0},
+		{"gitlab tag push", request(GitLab, push("refs/tags/v1"), "X-Gitlab-Event", "Tag Push Hook"), 1},
+		{"gitlab other tag", request(GitLab, push("refs/tags/v0"), "X-Gitlab-Event", "Tag Push Hook"), 0},
+		{"gitea tag push", request(Gitea, push("refs/tags/v1")), 1},
+		{"generic empty body", request(Generic, nil), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := &countTarget{}
+			h, err := New(Config{Secrets: map[string][]byte{GitHub: testSecret, GitLab: testSecret, Gitea: testSecret, Generic: testSecret}, Tag: "v1", Target: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, tt.req)
+			if w.Code != http.StatusAccepted {
+				t.Errorf("status = %d (%s), want 202", w.Code, strings.TrimSpace(w.Body.String()))
+			}
+			if got := target.count(); got != tt.triggers {
+				t.Errorf("triggers = %d, want %d", got, tt.triggers)
+			}
+		})
+	}
+}
+
+func TestNewNeedsOneRef(t *testing.T) {
+	for _, cfg := range []Config{{}, {Branch: "main", Tag: "v1"}} {
+		cfg.Target = &countTarget{}
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "exactly one") {
+			t.Errorf("New(branch %q, tag %q) = %v, want an error", cfg.Branch, cfg.Tag, err)
+		}
+	}
+}

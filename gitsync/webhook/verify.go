@@ -133,7 +133,12 @@ var providers = map[string]provider{
 			}
 			return h.Get("X-Gitlab-Event-UUID")
 		},
-		event: func(h http.Header) string { return eventOf(h.Get("X-Gitlab-Event"), "Push Hook", "") },
+		event: func(h http.Header) string {
+			if h.Get("X-Gitlab-Event") == "Tag Push Hook" {
+				return eventPush // a tag push: the ref decides whether it triggers
+			}
+			return eventOf(h.Get("X-Gitlab-Event"), "Push Hook", "")
+		},
 	},
 	Gitea: {
 		verifyBody: VerifyGitea,

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Dir returns the directory of volume name of the pod whose directory is
@@ -19,8 +21,18 @@ func Dir(podDir, name string) string {
 }
 
 // Setup creates v's directory under podDir, mounts its tmpfs when it has one
-// and writes its files. It is safe to repeat.
+// and writes its files with SyncAtomic (the "..data" link layout). It is safe
+// to repeat; a repeat with changed files swaps the content atomically.
+//
+// A hostPath volume has no directory under podDir: Setup checks (or, for
+// DirectoryOrCreate and FileOrCreate, creates) its path on the node.
 func Setup(podDir string, v Volume) error {
+	if v.Kind == HostPath {
+		if err := checkHostPath(v.Host, v.HostType); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		return nil
+	}
 	dir := Dir(podDir, v.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("volume %q: %w", v.Name, err)
@@ -43,7 +55,7 @@ func Setup(podDir string, v Volume) error {
 	if v.Kind == EmptyDir {
 		return nil
 	}
-	if _, err := Sync(dir, v.Files); err != nil {
+	if _, err := SyncAtomic(dir, v.Files, time.Now()); err != nil {
 		return fmt.Errorf("volume %q: %w", v.Name, err)
 	}
 	return nil
@@ -161,4 +173,57 @@ func isMountPoint(dir string) (bool, error) {
 		return false, err
 	}
 	return st.Dev != parent.Dev, nil
+}
+
+// checkHostPath checks path against a hostPath type as the kubelet does
+// (following links); DirectoryOrCreate creates the directory (and its
+// parents, mode 0755), FileOrCreate an empty file of mode 0644 (not its
+// parent directory, as in Kubernetes).
+func checkHostPath(path string, t corev1.HostPathType) error {
+	st, err := os.Stat(path)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return fmt.Errorf("hostPath %s: %w", path, err)
+	}
+	want := func(ok bool, what string) error {
+		if missing {
+			return fmt.Errorf("hostPath type check failed: %s does not exist (type %s)", path, t)
+		}
+		if !ok {
+			return fmt.Errorf("hostPath type check failed: %s is not a %s (type %s)", path, what, t)
+		}
+		return nil
+	}
+	switch t {
+	case corev1.HostPathUnset:
+		return nil
+	case corev1.HostPathDirectoryOrCreate:
+		if missing {
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				return fmt.Errorf("hostPath %s: %w", path, err)
+			}
+			return nil
+		}
+		return want(st.IsDir(), "directory")
+	case corev1.HostPathFileOrCreate:
+		if missing {
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return fmt.Errorf("hostPath %s: %w", path, err)
+			}
+			return f.Close()
+		}
+		return want(st.Mode().IsRegular(), "file")
+	case corev1.HostPathDirectory:
+		return want(err == nil && st.IsDir(), "directory")
+	case corev1.HostPathFile:
+		return want(err == nil && st.Mode().IsRegular(), "file")
+	case corev1.HostPathSocket:
+		return want(err == nil && st.Mode()&fs.ModeSocket != 0, "socket")
+	case corev1.HostPathCharDev:
+		return want(err == nil && st.Mode()&fs.ModeCharDevice != 0, "character device")
+	case corev1.HostPathBlockDev:
+		return want(err == nil && st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0, "block device")
+	}
+	return fmt.Errorf("hostPath type %q is not supported", t)
 }

@@ -17,15 +17,20 @@ type Kind string
 
 // Supported volume kinds.
 const (
-	EmptyDir  Kind = "emptyDir"
-	ConfigMap Kind = "configMap"
-	Secret    Kind = "secret"
+	EmptyDir    Kind = "emptyDir"
+	ConfigMap   Kind = "configMap"
+	Secret      Kind = "secret"
+	DownwardAPI Kind = "downwardAPI"
+	Projected   Kind = "projected"
+	HostPath    Kind = "hostPath"
 )
 
 // Default file modes.
 const (
 	DefaultConfigMapMode fs.FileMode = 0o644
 	DefaultSecretMode    fs.FileMode = 0o644
+	DefaultDownwardMode  fs.FileMode = 0o644
+	DefaultProjectedMode fs.FileMode = 0o644
 )
 
 // File is one file of a rendered volume.
@@ -41,7 +46,13 @@ type Volume struct {
 	Kind  Kind
 	Tmpfs bool   // mount a tmpfs on the volume directory
 	Size  int64  // tmpfs size in bytes; 0 = the kernel's default
-	Files []File // configMap and secret content, sorted by path
+	Files []File // configMap, secret, downwardAPI and projected content, sorted by path
+
+	// Host is a hostPath volume's path on the node and HostType its type
+	// (corev1.HostPathType: "", DirectoryOrCreate, Directory, FileOrCreate,
+	// File, Socket, CharDevice, BlockDevice), checked by Setup.
+	Host     string
+	HostType corev1.HostPathType
 }
 
 // Render computes the volumes of pod from the namespace's ConfigMaps and
@@ -49,7 +60,7 @@ type Volume struct {
 func Render(pod *corev1.Pod, src podenv.Sources) ([]Volume, error) {
 	out := make([]Volume, 0, len(pod.Spec.Volumes))
 	for _, v := range pod.Spec.Volumes {
-		rv, err := render(v, src)
+		rv, err := render(pod, v, src)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
@@ -58,7 +69,7 @@ func Render(pod *corev1.Pod, src podenv.Sources) ([]Volume, error) {
 	return out, nil
 }
 
-func render(v corev1.Volume, src podenv.Sources) (Volume, error) {
+func render(pod *corev1.Pod, v corev1.Volume, src podenv.Sources) (Volume, error) {
 	switch {
 	case v.EmptyDir != nil:
 		rv := Volume{Name: v.Name, Kind: EmptyDir}
@@ -73,62 +84,169 @@ func render(v corev1.Volume, src podenv.Sources) (Volume, error) {
 			return Volume{}, fmt.Errorf("emptyDir medium %q is not supported by tug", v.EmptyDir.Medium)
 		}
 		return rv, nil
+	case v.HostPath != nil:
+		if !filepath.IsAbs(v.HostPath.Path) {
+			return Volume{}, fmt.Errorf("hostPath %q must be absolute", v.HostPath.Path)
+		}
+		var t corev1.HostPathType
+		if v.HostPath.Type != nil {
+			t = *v.HostPath.Type
+		}
+		switch t {
+		case corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory, corev1.HostPathFileOrCreate,
+			corev1.HostPathFile, corev1.HostPathSocket, corev1.HostPathCharDev, corev1.HostPathBlockDev:
+		default:
+			return Volume{}, fmt.Errorf("hostPath type %q is not supported", t)
+		}
+		return Volume{Name: v.Name, Kind: HostPath, Host: filepath.Clean(v.HostPath.Path), HostType: t}, nil
 	case v.ConfigMap != nil:
-		cm := src.ConfigMaps[v.ConfigMap.Name]
 		rv := Volume{Name: v.Name, Kind: ConfigMap}
-		if cm == nil {
-			if optional(v.ConfigMap.Optional) {
-				return rv, nil
-			}
-			return Volume{}, fmt.Errorf("configmap %q not found", v.ConfigMap.Name)
-		}
-		lookup := func(k string) ([]byte, bool) {
-			if s, ok := cm.Data[k]; ok {
-				return []byte(s), true
-			}
-			b, ok := cm.BinaryData[k]
-			return b, ok
-		}
-		keys := slices.Sorted(maps.Keys(cm.Data))
-		for k := range cm.BinaryData {
-			if _, dup := cm.Data[k]; !dup {
-				keys = append(keys, k)
-			}
-		}
-		files, err := project(keys, lookup, v.ConfigMap.Items, v.ConfigMap.DefaultMode, DefaultConfigMapMode,
-			optional(v.ConfigMap.Optional), "configmap "+quote(v.ConfigMap.Name))
+		files, err := configMapFiles(v.ConfigMap.Name, v.ConfigMap.Items, modeOr(v.ConfigMap.DefaultMode, DefaultConfigMapMode), optional(v.ConfigMap.Optional), src)
 		rv.Files = files
 		return rv, err
 	case v.Secret != nil:
-		s := src.Secrets[v.Secret.SecretName]
 		rv := Volume{Name: v.Name, Kind: Secret, Tmpfs: true}
-		if s == nil {
-			if optional(v.Secret.Optional) {
-				return rv, nil
-			}
-			return Volume{}, fmt.Errorf("secret %q not found", v.Secret.SecretName)
-		}
-		keys := slices.Sorted(maps.Keys(s.Data))
-		for k := range s.StringData {
-			if _, dup := s.Data[k]; !dup {
-				keys = append(keys, k)
-			}
-		}
-		lookup := func(k string) ([]byte, bool) { return podenv.SecretValue(s, k) }
-		files, err := project(keys, lookup, v.Secret.Items, v.Secret.DefaultMode, DefaultSecretMode,
-			optional(v.Secret.Optional), "secret "+quote(v.Secret.SecretName))
+		files, err := secretFiles(v.Secret.SecretName, v.Secret.Items, modeOr(v.Secret.DefaultMode, DefaultSecretMode), optional(v.Secret.Optional), src)
 		rv.Files = files
 		return rv, err
+	case v.DownwardAPI != nil:
+		// On a tmpfs, as the kubelet does for downwardAPI volumes.
+		rv := Volume{Name: v.Name, Kind: DownwardAPI, Tmpfs: true}
+		files, err := downwardFiles(pod, v.DownwardAPI.Items, modeOr(v.DownwardAPI.DefaultMode, DefaultDownwardMode))
+		rv.Files = files
+		return rv, err
+	case v.Projected != nil:
+		rv := Volume{Name: v.Name, Kind: Projected, Tmpfs: true}
+		mode := modeOr(v.Projected.DefaultMode, DefaultProjectedMode)
+		seen := map[string]int{}
+		for i, ps := range v.Projected.Sources {
+			var files []File
+			var err error
+			switch {
+			case ps.ConfigMap != nil:
+				files, err = configMapFiles(ps.ConfigMap.Name, ps.ConfigMap.Items, mode, optional(ps.ConfigMap.Optional), src)
+			case ps.Secret != nil:
+				files, err = secretFiles(ps.Secret.Name, ps.Secret.Items, mode, optional(ps.Secret.Optional), src)
+			case ps.DownwardAPI != nil:
+				files, err = downwardFiles(pod, ps.DownwardAPI.Items, mode)
+			default:
+				err = fmt.Errorf("projected source is not supported by tug (supported: configMap, secret, downwardAPI)")
+			}
+			if err != nil {
+				return Volume{}, fmt.Errorf("sources[%d]: %w", i, err)
+			}
+			for _, f := range files {
+				if j, dup := seen[f.Path]; dup {
+					return Volume{}, fmt.Errorf("sources[%d]: path %q is also projected by sources[%d]", i, f.Path, j)
+				}
+				seen[f.Path] = i
+				rv.Files = append(rv.Files, f)
+			}
+		}
+		slices.SortFunc(rv.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+		return rv, nil
 	default:
-		return Volume{}, fmt.Errorf("volume source is not supported by tug (supported: emptyDir, configMap, secret)")
+		return Volume{}, fmt.Errorf("volume source is not supported by tug (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)")
 	}
 }
 
-func project(keys []string, lookup func(string) ([]byte, bool), items []corev1.KeyToPath, defaultMode *int32, fallback fs.FileMode, opt bool, what string) ([]File, error) {
-	mode := fallback
-	if defaultMode != nil {
-		mode = fs.FileMode(*defaultMode) & fs.ModePerm
+func configMapFiles(name string, items []corev1.KeyToPath, mode fs.FileMode, opt bool, src podenv.Sources) ([]File, error) {
+	cm := src.ConfigMaps[name]
+	if cm == nil {
+		if opt {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("configmap %q not found", name)
 	}
+	lookup := func(k string) ([]byte, bool) {
+		if s, ok := cm.Data[k]; ok {
+			return []byte(s), true
+		}
+		b, ok := cm.BinaryData[k]
+		return b, ok
+	}
+	keys := slices.Sorted(maps.Keys(cm.Data))
+	for k := range cm.BinaryData {
+		if _, dup := cm.Data[k]; !dup {
+			keys = append(keys, k)
+		}
+	}
+	return project(keys, lookup, items, mode, opt, "configmap "+quote(name))
+}
+
+func secretFiles(name string, items []corev1.KeyToPath, mode fs.FileMode, opt bool, src podenv.Sources) ([]File, error) {
+	s := src.Secrets[name]
+	if s == nil {
+		if opt {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("secret %q not found", name)
+	}
+	keys := slices.Sorted(maps.Keys(s.Data))
+	for k := range s.StringData {
+		if _, dup := s.Data[k]; !dup {
+			keys = append(keys, k)
+		}
+	}
+	lookup := func(k string) ([]byte, bool) { return podenv.SecretValue(s, k) }
+	return project(keys, lookup, items, mode, opt, "secret "+quote(name))
+}
+
+// downwardFiles renders downwardAPI items. Whole label and annotation maps
+// are written as the kubelet does: sorted key="value" lines (Go quoting).
+func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode fs.FileMode) ([]File, error) {
+	var files []File
+	for _, it := range items {
+		var val string
+		switch {
+		case it.FieldRef != nil:
+			switch fp := it.FieldRef.FieldPath; fp {
+			case "metadata.labels":
+				val = formatMap(pod.Labels)
+			case "metadata.annotations":
+				val = formatMap(pod.Annotations)
+			case "metadata.name", "metadata.namespace", "metadata.uid":
+				val, _ = podenv.FieldValue(pod, fp, podenv.Runtime{})
+			default:
+				if !strings.HasPrefix(fp, "metadata.labels['") && !strings.HasPrefix(fp, "metadata.annotations['") {
+					return nil, fmt.Errorf("downwardAPI item %q: fieldRef %q is not supported in volumes", it.Path, fp)
+				}
+				v, err := podenv.FieldValue(pod, fp, podenv.Runtime{})
+				if err != nil {
+					return nil, fmt.Errorf("downwardAPI item %q: %w", it.Path, err)
+				}
+				val = v
+			}
+		case it.ResourceFieldRef != nil:
+			return nil, fmt.Errorf("downwardAPI item %q: resourceFieldRef is not supported by tug", it.Path)
+		default:
+			return nil, fmt.Errorf("downwardAPI item %q: fieldRef is required", it.Path)
+		}
+		if err := checkRel(it.Path); err != nil {
+			return nil, fmt.Errorf("downwardAPI: %w", err)
+		}
+		files = append(files, File{Path: it.Path, Data: []byte(val), Mode: modeOr(it.Mode, mode)})
+	}
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return files, nil
+}
+
+func formatMap(m map[string]string) string {
+	lines := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		lines = append(lines, fmt.Sprintf("%s=%q", k, m[k]))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func modeOr(p *int32, fallback fs.FileMode) fs.FileMode {
+	if p == nil {
+		return fallback
+	}
+	return fs.FileMode(*p) & fs.ModePerm
+}
+
+func project(keys []string, lookup func(string) ([]byte, bool), items []corev1.KeyToPath, mode fs.FileMode, opt bool, what string) ([]File, error) {
 	var files []File
 	if len(items) == 0 {
 		for _, k := range keys {

@@ -1,17 +1,21 @@
 package volume
 
 import (
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tug-dev/tug/nodeagent/podenv"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -96,14 +100,94 @@ func TestRender(t *testing.T) {
 			wantErr: "must be relative and stay inside the volume",
 		},
 		{
+			name: "downwardAPI fields, labels and annotations",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				DefaultMode: ptr[int32](0o440),
+				Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+					{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
+					{Path: "meta/name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}, Mode: ptr[int32](0o600)},
+					{Path: "ns", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}},
+					{Path: "uid", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}},
+					{Path: "app", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}},
+				},
+			}}},
+			want: Volume{Name: "d", Kind: DownwardAPI, Tmpfs: true, Files: []File{
+				{"annotations", []byte(`note="say \"hi\""`), 0o440},
+				{"app", []byte("web"), 0o440},
+				{"labels", []byte("app=\"web\"\ntier=\"front\""), 0o440},
+				{"meta/name", []byte("web-1"), 0o600},
+				{"ns", []byte("shop"), 0o440},
+				{"uid", []byte("u-1"), 0o440},
+			}},
+		},
+		{
+			name: "downwardAPI resourceFieldRef refused",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{{Path: "cpu", ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
+			}}},
+			wantErr: "resourceFieldRef is not supported",
+		},
+		{
+			name: "projected configMap, secret and downwardAPI",
+			vol: corev1.Volume{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: ptr[int32](0o400),
+				Sources: []corev1.VolumeProjection{
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"},
+						Items: []corev1.KeyToPath{{Key: "a.conf", Path: "conf/a", Mode: ptr[int32](0o644)}}}},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "tls"},
+						Items: []corev1.KeyToPath{{Key: "tls.key", Path: "tls/key"}}}},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: ptr(true)}},
+					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}},
+				},
+			}}},
+			want: Volume{Name: "p", Kind: Projected, Tmpfs: true, Files: []File{
+				{"conf/a", []byte("A"), 0o644}, {"name", []byte("web-1"), 0o400}, {"tls/key", []byte("KEY"), 0o400},
+			}},
+		},
+		{
+			name: "projected duplicate path",
+			vol: corev1.Volume{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"},
+						Items: []corev1.KeyToPath{{Key: "a.conf", Path: "x"}}}},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "tls"},
+						Items: []corev1.KeyToPath{{Key: "tls.key", Path: "x"}}}},
+				},
+			}}},
+			wantErr: `volume "p": sources[1]: path "x" is also projected by sources[0]`,
+		},
+		{
+			name: "projected missing secret",
+			vol: corev1.Volume{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}}}},
+			}}},
+			wantErr: `volume "p": sources[0]: secret "nope" not found`,
+		},
+		{
 			name:    "unsupported source",
-			vol:     corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}},
+			vol:     corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "x", Path: "/"}}},
 			wantErr: `volume "h": volume source is not supported`,
+		},
+		{
+			name: "hostPath",
+			vol:  corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log/", Type: ptr(corev1.HostPathDirectory)}}},
+			want: Volume{Name: "h", Kind: HostPath, Host: "/var/log", HostType: corev1.HostPathDirectory},
+		},
+		{
+			name:    "hostPath relative",
+			vol:     corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "var"}}},
+			wantErr: `volume "h": hostPath "var" must be absolute`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := &corev1.Pod{Spec: corev1.PodSpec{Volumes: []corev1.Volume{tt.vol}}}
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", UID: "u-1",
+					Labels: map[string]string{"tier": "front", "app": "web"}, Annotations: map[string]string{"note": `say "hi"`}},
+				Spec: corev1.PodSpec{Volumes: []corev1.Volume{tt.vol}},
+			}
 			got, err := Render(pod, src)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -196,7 +280,7 @@ func TestSetupTeardownTmpfs(t *testing.T) {
 	if st.Type != unix.TMPFS_MAGIC {
 		t.Errorf("secret volume fs type %#x, want tmpfs", st.Type)
 	}
-	if got := readTree(t, Dir(podDir, "s")); got["key"] != "-r-------- K" {
+	if got := readTree(t, filepath.Join(Dir(podDir, "s"), DataLink)+"/"); got["key"] != "-r-------- K" {
 		t.Errorf("secret file = %q", got["key"])
 	}
 	if err := Teardown(podDir); err != nil {
@@ -208,5 +292,178 @@ func TestSetupTeardownTmpfs(t *testing.T) {
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(mounts), podDir) {
 		t.Errorf("mount left behind under %s", podDir)
+	}
+}
+
+// readVolume reads every file through the volume's user-visible names (the
+// top-level links), as a container would.
+func readVolume(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "..") {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink == 0 {
+			t.Errorf("%s is %v, want a link into %s", e.Name(), e.Type(), DataLink)
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p += "/"
+		}
+		for rel, v := range readTree(t, p) {
+			if rel == "." {
+				rel = e.Name()
+			} else {
+				rel = e.Name() + "/" + rel
+			}
+			out[rel] = v
+		}
+	}
+	return out
+}
+
+func TestSyncAtomic(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	// A directory in the old plain layout is converted.
+	if _, err := Sync(dir, []File{{"old", []byte("x"), 0o644}, {"a", []byte("plain"), 0o644}}); err != nil {
+		t.Fatal(err)
+	}
+	files := []File{{"a", []byte("1"), 0o644}, {"sub/b", []byte("2"), 0o400}}
+	changed, err := SyncAtomic(dir, files, t0)
+	if err != nil || !changed {
+		t.Fatalf("first sync: changed=%v err=%v", changed, err)
+	}
+	want := map[string]string{"a": "-rw-r--r-- 1", "sub/b": "-r-------- 2"}
+	if diff := cmp.Diff(want, readVolume(t, dir)); diff != "" {
+		t.Errorf("after first sync (-want +got):\n%s", diff)
+	}
+	ts1, err := os.Readlink(filepath.Join(dir, DataLink))
+	if err != nil || !strings.HasPrefix(ts1, "..2026_01_02_03_04_05.") {
+		t.Fatalf("%s -> %q (%v), want a timestamped directory", DataLink, ts1, err)
+	}
+	for _, name := range []string{"a", "sub"} {
+		if got, _ := os.Readlink(filepath.Join(dir, name)); got != filepath.Join(DataLink, name) {
+			t.Errorf("%s -> %q, want %s", name, got, filepath.Join(DataLink, name))
+		}
+	}
+
+	changed, err = SyncAtomic(dir, files, t0.Add(time.Second))
+	if err != nil || changed {
+		t.Fatalf("repeat sync: changed=%v err=%v", changed, err)
+	}
+
+	// A file held open before the update keeps the old content (the old
+	// directory is unlinked, not rewritten); the new one swaps in whole.
+	held, err := os.Open(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	changed, err = SyncAtomic(dir, []File{{"a", []byte("new"), 0o600}, {"c", []byte("3"), 0o644}}, t0.Add(time.Minute))
+	if err != nil || !changed {
+		t.Fatalf("update sync: changed=%v err=%v", changed, err)
+	}
+	want = map[string]string{"a": "-rw------- new", "c": "-rw-r--r-- 3"}
+	if diff := cmp.Diff(want, readVolume(t, dir)); diff != "" {
+		t.Errorf("after update (-want +got):\n%s", diff)
+	}
+	oldData, _ := io.ReadAll(held)
+	if string(oldData) != "1" {
+		t.Errorf("file opened before the update reads %q, want the old %q", oldData, "1")
+	}
+	ts2, _ := os.Readlink(filepath.Join(dir, DataLink))
+	if ts2 == ts1 || !strings.HasPrefix(ts2, "..2026_01_02_03_05_05.") {
+		t.Errorf("%s -> %q after update, want a new directory (was %q)", DataLink, ts2, ts1)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{ts2, DataLink, "a", "c"}, names); diff != "" {
+		t.Errorf("volume directory entries (-want +got):\n%s", diff)
+	}
+
+	for _, bad := range []string{"..data", "../x", "/abs", "..x"} {
+		if _, err := SyncAtomic(dir, []File{{bad, nil, 0o644}}, t0); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+	}
+}
+
+func TestSetupHostPath(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name string) string { return filepath.Join(root, name) }
+	if err := os.Mkdir(mk("dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mk("file"), []byte("f"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", mk("sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tests := []struct {
+		path    string
+		typ     corev1.HostPathType
+		wantErr string
+		want    string // what the path is afterwards: "dir", "file"
+	}{
+		{path: mk("nothing"), typ: corev1.HostPathUnset},
+		{path: mk("made/deep"), typ: corev1.HostPathDirectoryOrCreate, want: "dir"},
+		{path: mk("dir"), typ: corev1.HostPathDirectoryOrCreate, want: "dir"},
+		{path: mk("file"), typ: corev1.HostPathDirectoryOrCreate, wantErr: "is not a directory"},
+		{path: mk("dir"), typ: corev1.HostPathDirectory, want: "dir"},
+		{path: mk("gone"), typ: corev1.HostPathDirectory, wantErr: "does not exist"},
+		{path: mk("newfile"), typ: corev1.HostPathFileOrCreate, want: "file"},
+		{path: mk("noparent/newfile"), typ: corev1.HostPathFileOrCreate, wantErr: "no such file or directory"},
+		{path: mk("dir"), typ: corev1.HostPathFileOrCreate, wantErr: "is not a file"},
+		{path: mk("file"), typ: corev1.HostPathFile, want: "file"},
+		{path: mk("dir"), typ: corev1.HostPathFile, wantErr: "is not a file"},
+		{path: mk("sock"), typ: corev1.HostPathSocket},
+		{path: mk("file"), typ: corev1.HostPathSocket, wantErr: "is not a socket"},
+		{path: "/dev/null", typ: corev1.HostPathCharDev},
+		{path: mk("file"), typ: corev1.HostPathCharDev, wantErr: "is not a character device"},
+		{path: "/dev/null", typ: corev1.HostPathBlockDev, wantErr: "is not a block device"},
+		{path: mk("gone"), typ: corev1.HostPathBlockDev, wantErr: "does not exist"},
+	}
+	podDir := filepath.Join(root, "pod")
+	for _, tt := range tests {
+		t.Run(string(tt.typ)+" "+strings.TrimPrefix(tt.path, root), func(t *testing.T) {
+			err := Setup(podDir, Volume{Name: "h", Kind: HostPath, Host: tt.path, HostType: tt.typ})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(tt.path)
+			switch tt.want {
+			case "dir":
+				if err != nil || !st.IsDir() {
+					t.Errorf("%s: not a directory afterwards (%v)", tt.path, err)
+				}
+			case "file":
+				if err != nil || !st.Mode().IsRegular() {
+					t.Errorf("%s: not a file afterwards (%v)", tt.path, err)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(podDir); !os.IsNotExist(err) {
+		t.Errorf("hostPath setup created the pod directory: %v", err)
 	}
 }

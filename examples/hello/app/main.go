@@ -20,6 +20,9 @@
 //	GET /alloc?mb=N  allocates N MiB more and touches every page (kept
 //	              until the process ends): "allocated N MiB, T MiB in all\n";
 //	              for memory limits and OOMKilled
+//	GET /file?path=P  the content of file P, as it is (404 when P does not
+//	              exist, 500 with the error otherwise): volumes read back
+//	              from inside a pod
 //	GET /resolve?name=N  the addresses net.DefaultResolver finds for N,
 //	              sorted, one a line (404 when N does not exist): cluster
 //	              DNS from inside a pod
@@ -174,6 +177,7 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("GET /exit", a.exitHandler)
 	mux.HandleFunc("GET /alloc", a.alloc)
 	mux.HandleFunc("GET /resolve", a.resolve)
+	mux.HandleFunc("GET /file", a.file)
 	return mux
 }
 
@@ -229,6 +233,26 @@ func (a *app) id(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "uid=%d gid=%d groups=%s\n", uid, gid, strings.Join(gs, ","))
+}
+
+// file serves the content of the file named by the path parameter.
+func (a *app) file(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if path == "" {
+		http.Error(w, "path parameter missing", http.StatusBadRequest)
+		return
+	}
+	b, err := a.readFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(b)
 }
 
 // caps prints the capability sets, no_new_privs and the seccomp mode of

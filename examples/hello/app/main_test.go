@@ -60,6 +60,30 @@ func TestHandler(t *testing.T) {
 			wantBody:   "hello from pod-a (version v9): \n",
 		},
 		{
+			name:       "file as it is",
+			path:       "/file?path=/etc/msg",
+			wantStatus: 200,
+			wantBody:   "  from a file \n",
+		},
+		{
+			name:       "file missing",
+			path:       "/file?path=/etc/none",
+			wantStatus: 404,
+			wantBody:   "file does not exist\n",
+		},
+		{
+			name:       "file unreadable",
+			path:       "/file?path=/etc/broken",
+			wantStatus: 500,
+			wantBody:   "permission denied\n",
+		},
+		{
+			name:       "file without path",
+			path:       "/file",
+			wantStatus: 400,
+			wantBody:   "path parameter missing\n",
+		},
+		{
 			name:       "message file wins and is trimmed",
 			env:        map[string]string{"MESSAGE": "env", "MESSAGE_FILE": "/etc/msg"},
 			path:       "/",
