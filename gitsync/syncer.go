@@ -21,7 +21,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultBranch       = "main"
-	DefaultPollInterval = 15 * time.Second
+	DefaultPollInterval = 60 * time.Second
 	// DefaultFetchTimeout cuts off a fetch (a slow or hostile server).
 	DefaultFetchTimeout = 2 * time.Minute
 	// minRetry is the first back-off delay after a failure (or the poll
@@ -45,7 +45,7 @@ type Config struct {
 	Commit       string               // track this fixed commit (a full SHA) instead; fetched once, never changes
 	Path         string               // subdirectory holding the manifests; default the root
 	CacheDir     string               // where the bare clone lives (e.g. <data-dir>/git)
-	PollInterval time.Duration        // default 15s; each wait varies by ±10%
+	PollInterval time.Duration        // default 60s; each wait varies by ±10%
 	FetchTimeout time.Duration        // default 2m; a longer fetch is cut off and retried
 	MaxPackSize  int64                // default DefaultMaxPackSize; a fetch bringing more is cut off
 	Credentials  Credentials          // files with credentials for http(s) and ssh; see Credentials

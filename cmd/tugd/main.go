@@ -80,7 +80,7 @@ The API on --listen is read-only.`,
 	f.StringVar(&o.dataDir, "data-dir", "/var/lib/tug", "where tug keeps its state, containerd, images and logs")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "address of the read-only API (plain HTTP; keep it on loopback)")
 	f.StringVar(&o.containerdAddress, "containerd-address", "", "socket of an existing containerd (empty: start and own one under --data-dir)")
-	f.DurationVar(&o.pollInterval, "poll-interval", 15*time.Second, "how often to fetch the repository")
+	f.DurationVar(&o.pollInterval, "poll-interval", 60*time.Second, "how often to fetch the repository (±10% jitter); a local repository is also watched, and webhooks trigger a fetch at once")
 	f.StringVar(&o.nodeName, "node-name", host, "name of this node")
 	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod address range (a /24 of 10.42.0.0/16)")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", "/usr/lib/cni", "directory of the CNI plugins")
