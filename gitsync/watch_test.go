@@ -66,6 +66,9 @@ func runWatcher(t *testing.T, w *RefWatcher) {
 func gitCLI(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("missing prerequisite: git")
+		}
 		t.Skip("git not installed")
 	}
 	cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.com"}, args...)...)
