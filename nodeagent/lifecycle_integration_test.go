@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,8 +15,6 @@ import (
 	"github.com/tug-dev/tug/internal/testenv"
 	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent/volume"
-	"github.com/tug-dev/tug/state"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -34,22 +31,8 @@ func TestLifecycleHooksIntegration(t *testing.T) {
 	if !runInNetNS(t) {
 		return
 	}
-	ctrd := testenv.StartContainerd(t, "")
-	ctx := ctrd.Context(t)
-	v1, _ := testenv.HelloImages(t)
-	importImage(t, ctx, ctrd.Client, v1)
-
-	dataDir := t.TempDir()
-	t.Cleanup(func() {
-		for _, m := range slices.Backward(mountsUnder(t, dataDir)) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	ctrd, ctx, dataDir, st := integrationEnv(t)
+	var err error
 
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	// The preStop hook's target: it checks that the app still serves, then

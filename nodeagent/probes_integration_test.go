@@ -5,15 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/tug-dev/tug/internal/testenv"
 	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent/volume"
-	"github.com/tug-dev/tug/state"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -30,22 +27,8 @@ func TestProbesIntegration(t *testing.T) {
 	if !runInNetNS(t) {
 		return
 	}
-	ctrd := testenv.StartContainerd(t, "")
-	ctx := ctrd.Context(t)
-	v1, _ := testenv.HelloImages(t)
-	importImage(t, ctx, ctrd.Client, v1)
-
-	dataDir := t.TempDir()
-	t.Cleanup(func() {
-		for _, m := range slices.Backward(mountsUnder(t, dataDir)) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	ctrd, ctx, dataDir, st := integrationEnv(t)
+	var err error
 
 	const ns, node = "default", "node-1"
 	grace := int64(2)

@@ -14,8 +14,6 @@ import (
 
 	"github.com/tug-dev/tug/internal/testenv"
 	"github.com/tug-dev/tug/manifest"
-	"github.com/tug-dev/tug/state"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -30,22 +28,7 @@ func TestResourcesIntegration(t *testing.T) {
 	if !runInNetNS(t) {
 		return
 	}
-	ctrd := testenv.StartContainerd(t, "")
-	ctx := ctrd.Context(t)
-	v1, _ := testenv.HelloImages(t)
-	importImage(t, ctx, ctrd.Client, v1)
-
-	dataDir := t.TempDir()
-	t.Cleanup(func() {
-		for _, m := range slices.Backward(mountsUnder(t, dataDir)) {
-			_ = unix.Unmount(m, unix.MNT_DETACH)
-		}
-	})
-	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	ctrd, ctx, dataDir, st := integrationEnv(t)
 
 	const ns, name, node = "default", "limited", "node-1"
 	grace := int64(2)
