@@ -14,41 +14,7 @@ import (
 // of the sync, so scheduling is included), beside 100 pods started at once
 // directly through containerd and CNI in the same run, on this machine's
 // cores.
-func BenchmarkNodeagentStart100Pods(b *testing.B) {
-	const n = 100
-	repo := newRepo(b)
-	repo.write("namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench\n")
-	repo.commit("bench: start")
-	c := newCluster(b, repo)
-	c.start()
-	d := newDirect(b)
-	d.run(1) // warm the page cache and the containerd snapshotter
-
-	var viaTug, viaDirect []time.Duration
-	for i := 0; b.Loop(); i++ {
-		app := fmt.Sprintf("many-%d", i)
-		repo.write("app.yaml", deploymentYAML(app, n))
-		sha := repo.commit("bench: " + app)
-		started := c.syncStarted(sha)
-		done := c.serveAll(app, n, 10*time.Minute)
-		viaTug = append(viaTug, done.Sub(started))
-
-		b.StopTimer()
-		repo.git("rm", "-q", "app.yaml")
-		repo.commit("bench: remove " + app)
-		c.waitFor("pods of "+app+" gone", 5*time.Minute, func() (bool, string) {
-			return len(c.pods("default")) == 0, ""
-		})
-		viaDirect = append(viaDirect, d.run(n))
-		b.StartTimer()
-	}
-	tug, dir := median(viaTug), median(viaDirect)
-	b.ReportMetric(ms(tug), "tug-ms")
-	b.ReportMetric(ms(dir), "containerd-ms")
-	b.ReportMetric(float64(tug)/float64(dir), "ratio(goal<=1.5)")
-	b.Logf("%d pods at once, commit → all serving: tug %.0f ms (median of %v) vs direct containerd+CNI %.0f ms (median of %v): %.2f× (goal ≤ 1.5×)",
-		n, ms(tug), roundAll(viaTug), ms(dir), roundAll(viaDirect), float64(tug)/float64(dir))
-}
+func BenchmarkNodeagentStart100Pods(b *testing.B) { benchCommitToServing(b, 100, 1.5) }
 
 // BenchmarkNodeagentRestart100Pods kills tugd (kill -9) with 100 pods
 // running and starts it again, per iteration: the time from the new
