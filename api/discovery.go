@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/tug-dev/tug/manifest"
@@ -39,8 +40,21 @@ func (s *server) apiVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// apiGroupNames are the API groups tug serves besides the core group.
-var apiGroupNames = []string{"apps", "batch"}
+// apiGroupNames are the API groups tug serves besides the core group: every
+// group of a registered kind.
+var apiGroupNames = func() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, kind := range manifest.Kinds() {
+		gvk, _ := manifest.GVK(kind)
+		if gvk.Group != "" && !seen[gvk.Group] {
+			seen[gvk.Group] = true
+			out = append(out, gvk.Group)
+		}
+	}
+	sort.Strings(out)
+	return out
+}()
 
 func apiGroup(name string) metav1.APIGroup {
 	v := metav1.GroupVersionForDiscovery{GroupVersion: name + "/v1", Version: "v1"}

@@ -390,7 +390,9 @@ func TestStatus(t *testing.T) {
 		Rejected: &manifest.SyncRecord{Seq: 5, SHA: "eee", Outcome: manifest.OutcomeRejected, Errors: []string{"b.yaml:3: worst"}},
 		Sync:     &SyncStatus{LastFetch: now.Add(-time.Minute), LastFetchError: "fetch: connection refused"},
 		Objects: map[string]int{"ConfigMap": 1, "Deployment": 1, "Endpoints": 0, "Namespace": 2, "Node": 1, "Pod": 3,
-			"ReplicaSet": 0, "Secret": 1, "Service": 0, "Job": 0, "CronJob": 0, "DaemonSet": 0, "StatefulSet": 0},
+			"ReplicaSet": 0, "Secret": 1, "Service": 0, "Job": 0, "CronJob": 0, "DaemonSet": 0, "StatefulSet": 0,
+			"Event": 0, "EndpointSlice": 0, "LimitRange": 0, "NetworkPolicy": 0, "PersistentVolume": 0, "PersistentVolumeClaim": 0,
+			"PodDisruptionBudget": 0, "ResourceQuota": 0, "StorageClass": 0},
 		Pods:            map[string]int{"Running": 2, "Pending": 1},
 		ResourceVersion: 9,
 	}
@@ -640,7 +642,8 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("pods resource = %+v", r)
 		}
 	}
-	want := []string{"configmaps:cm", "endpoints:ep", "namespaces:ns", "nodes:no", "pods:po", "pods/log:", "secrets:", "services:svc"}
+	want := []string{"configmaps:cm", "endpoints:ep", "events:ev", "limitranges:limits", "namespaces:ns", "nodes:no",
+		"persistentvolumes:pv", "persistentvolumeclaims:pvc", "pods:po", "pods/log:", "resourcequotas:quota", "secrets:", "services:svc"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("/api/v1 resources (-want +got):\n%s", diff)
 	}
@@ -660,9 +663,13 @@ func TestDiscovery(t *testing.T) {
 	}
 	var groups metav1.APIGroupList
 	get("/apis", &groups)
-	if len(groups.Groups) != 2 || groups.Groups[0].PreferredVersion.GroupVersion != "apps/v1" ||
-		groups.Groups[1].PreferredVersion.GroupVersion != "batch/v1" {
-		t.Errorf("/apis = %+v", groups)
+	var gvs []string
+	for _, g := range groups.Groups {
+		gvs = append(gvs, g.PreferredVersion.GroupVersion)
+	}
+	wantGroups := []string{"apps/v1", "batch/v1", "discovery.k8s.io/v1", "networking.k8s.io/v1", "policy/v1", "storage.k8s.io/v1"}
+	if diff := cmp.Diff(wantGroups, gvs); diff != "" {
+		t.Errorf("/apis groups (-want +got):\n%s", diff)
 	}
 	var versions metav1.APIVersions
 	get("/api", &versions)

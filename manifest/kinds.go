@@ -8,6 +8,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -41,6 +45,21 @@ const (
 	KindStatefulSet = "StatefulSet"
 )
 
+// Storage, policy, networking and event kinds. A kind registered with
+// fromGit false is stored and served but not yet accepted from a
+// repository.
+const (
+	KindPersistentVolume      = "PersistentVolume"
+	KindPersistentVolumeClaim = "PersistentVolumeClaim"
+	KindStorageClass          = "StorageClass"
+	KindEndpointSlice         = "EndpointSlice"
+	KindNetworkPolicy         = "NetworkPolicy"
+	KindResourceQuota         = "ResourceQuota"
+	KindLimitRange            = "LimitRange"
+	KindPodDisruptionBudget   = "PodDisruptionBudget"
+	KindEvent                 = "Event"
+)
+
 type kindInfo struct {
 	gvk        schema.GroupVersionKind
 	typ        reflect.Type
@@ -70,6 +89,18 @@ var kinds = map[string]kindInfo{
 	KindCronJob:     {batchv1.SchemeGroupVersion.WithKind(KindCronJob), reflect.TypeFor[batchv1.CronJob](), true, true, "cronjobs"},
 	KindDaemonSet:   {appsv1.SchemeGroupVersion.WithKind(KindDaemonSet), reflect.TypeFor[appsv1.DaemonSet](), true, true, "daemonsets"},
 	KindStatefulSet: {appsv1.SchemeGroupVersion.WithKind(KindStatefulSet), reflect.TypeFor[appsv1.StatefulSet](), true, true, "statefulsets"},
+
+	KindPersistentVolume:      {corev1.SchemeGroupVersion.WithKind(KindPersistentVolume), reflect.TypeFor[corev1.PersistentVolume](), false, false, "persistentvolumes"},
+	KindPersistentVolumeClaim: {corev1.SchemeGroupVersion.WithKind(KindPersistentVolumeClaim), reflect.TypeFor[corev1.PersistentVolumeClaim](), true, false, "persistentvolumeclaims"},
+	KindStorageClass:          {storagev1.SchemeGroupVersion.WithKind(KindStorageClass), reflect.TypeFor[storagev1.StorageClass](), false, false, "storageclasses"},
+	KindEndpointSlice:         {discoveryv1.SchemeGroupVersion.WithKind(KindEndpointSlice), reflect.TypeFor[discoveryv1.EndpointSlice](), true, false, "endpointslices"},
+	KindNetworkPolicy:         {networkingv1.SchemeGroupVersion.WithKind(KindNetworkPolicy), reflect.TypeFor[networkingv1.NetworkPolicy](), true, false, "networkpolicies"},
+	KindResourceQuota:         {corev1.SchemeGroupVersion.WithKind(KindResourceQuota), reflect.TypeFor[corev1.ResourceQuota](), true, false, "resourcequotas"},
+	KindLimitRange:            {corev1.SchemeGroupVersion.WithKind(KindLimitRange), reflect.TypeFor[corev1.LimitRange](), true, false, "limitranges"},
+	KindPodDisruptionBudget:   {policyv1.SchemeGroupVersion.WithKind(KindPodDisruptionBudget), reflect.TypeFor[policyv1.PodDisruptionBudget](), true, false, "poddisruptionbudgets"},
+	// Events are written by the reconciler and the node agents
+	// (NewEvent, state.Store.RecordEvent); never from Git.
+	KindEvent: {corev1.SchemeGroupVersion.WithKind(KindEvent), reflect.TypeFor[corev1.Event](), true, false, "events"},
 }
 
 var kindByType = func() map[reflect.Type]string {
@@ -142,6 +173,9 @@ var shortNames = map[string]string{
 	KindNamespace: "ns", KindConfigMap: "cm", KindService: "svc", KindDeployment: "deploy",
 	KindReplicaSet: "rs", KindPod: "po", KindNode: "no", KindEndpoints: "ep",
 	KindCronJob: "cj", KindDaemonSet: "ds", KindStatefulSet: "sts",
+	KindPersistentVolume: "pv", KindPersistentVolumeClaim: "pvc", KindStorageClass: "sc",
+	KindNetworkPolicy: "netpol", KindResourceQuota: "quota", KindLimitRange: "limits",
+	KindPodDisruptionBudget: "pdb", KindEvent: "ev",
 }
 
 func equalFold(a, b string) bool {

@@ -103,6 +103,8 @@ func tableFor(kind string) ([]metav1.TableColumnDefinition, rowFunc, error) {
 		return statefulSetColumns(), statefulSetRow, nil
 	case manifest.KindEndpoints:
 		return endpointsColumns(), endpointsRow, nil
+	case manifest.KindEvent:
+		return eventColumns(), eventRow, nil
 	}
 	return nil, nil, fmt.Errorf("no table for kind %q: %w", kind, manifest.ErrUnknownKind)
 }

@@ -146,7 +146,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.ensureBuiltins(); err != nil {
 		return err
 	}
-	wake := r.store.Notify(ctx)
+	wake := r.store.Notify(ctx, watchedKinds()...)
 	backoff := 10 * time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -260,4 +260,16 @@ func (r *Reconciler) ensureBuiltins() error {
 	}
 	_, err = r.store.Apply(puts, nil, nil)
 	return err
+}
+
+// watchedKinds are the kinds whose changes wake the control loop: all but
+// Events, which the loop itself records.
+func watchedKinds() []string {
+	var out []string
+	for _, k := range manifest.Kinds() {
+		if k != manifest.KindEvent {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -46,6 +46,8 @@ type Store struct {
 	mu     sync.Mutex // orders commits and their fan-out
 	nextID int
 	subs   map[int]*watcher
+	// lastEventPrune is when RecordEvent last dropped expired events.
+	lastEventPrune time.Time
 }
 
 // Open opens (or creates) the store at path and migrates it to the current
