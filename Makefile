@@ -54,6 +54,8 @@ bench: deps images ## run the benchmarks; each figure is printed beside its anch
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m -v $(E2E_PKGS)
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 10m ./gitsync/...
 	$(GO) test -run '^$$' -bench . -benchtime 50x -timeout 5m ./nodeagent/volume/
+	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 5m ./api/remote/
+	$(GO) test -run '^$$' -bench GRPCCheck -benchtime 500x -timeout 5m ./nodeagent/probe/
 
 .PHONY: lint
 lint: ## gofmt, go vet and the package dependency rules

@@ -79,9 +79,9 @@ func (s *server) apiGroups(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// resources lists the resources tug serves in one API group; only get and
-// list, as tug is read-only.
-func resources(group string) []metav1.APIResource {
+// resources lists the resources tug serves in one API group: get and list
+// (tug is read-only), and watch when the server serves watches.
+func resources(group string, watch bool) []metav1.APIResource {
 	var out []metav1.APIResource
 	for _, kind := range manifest.Kinds() {
 		gvk, _ := manifest.GVK(kind)
@@ -94,6 +94,9 @@ func resources(group string) []metav1.APIResource {
 			Namespaced:   manifest.Namespaced(kind),
 			Kind:         kind,
 			Verbs:        metav1.Verbs{"get", "list"},
+		}
+		if watch {
+			res.Verbs = append(res.Verbs, "watch")
 		}
 		if sn := manifest.ShortName(kind); sn != "" {
 			res.ShortNames = []string{sn}
@@ -114,6 +117,6 @@ func (s *server) resourceList(w http.ResponseWriter, r *http.Request, group stri
 	s.writeJSON(w, http.StatusOK, metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: gv,
-		APIResources: resources(group),
+		APIResources: resources(group, s.cfg.Watch != nil),
 	})
 }

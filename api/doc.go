@@ -27,14 +27,36 @@
 // one when Config.Table is set.
 //
 // Invariants:
-//   - Secret values never leave the server: every value in data and
-//     stringData is emptied and the annotation tug.dev/redacted=true is set,
-//     in lists, gets and tables alike.
-//   - Every method other than GET and HEAD is refused with 405 and a Status
-//     saying that tug is read-only and naming the repository and branch to
-//     commit to. Nothing in this package writes to the Store.
+//   - Secret values never leave the read-only listener: every value in
+//     data and stringData is emptied and the annotation
+//     tug.dev/redacted=true is set, in lists, gets, watches and tables
+//     alike. Only authenticated nodes on the agent listener read them.
+//   - On the read-only listener (NewHandler) every method other than GET
+//     and HEAD is refused with 405 and a Status saying that tug is
+//     read-only and naming the repository and branch to commit to; it
+//     never writes to the Store. Only the agent listener writes, and only
+//     what Authorize allows.
 //   - A panicking handler answers 500 and is logged; every request is logged
 //     at Debug level.
+//
+// Watches: with Config.Watch (a WatchCache fed by the store) every list
+// path takes `?watch=1&resourceVersion=N` and streams newline-delimited
+// Kubernetes watch events (ADDED, MODIFIED, DELETED) after N, with the
+// list's selectors; without a resourceVersion (or with 0) the current
+// objects come first as ADDED. The cache keeps the last
+// DefaultWatchHistory changes; a watch from an older version is answered
+// 410 Gone (reason Expired) and the client lists again. `kubectl get -w`
+// works against the read-only listener.
+//
+// The agent listener (NewAgentHandler) serves remote node agents over TLS
+// with client certificates required (package pki): the same reads and
+// watches (Secrets unredacted, as nodes need their values) and the writes
+// a node agent makes, each checked by Authorize (Kubernetes' Node
+// authorizer and NodeRestriction in small): a node creates and updates
+// only its own Node, updates the status of and deletes (with a UID
+// precondition) only pods bound to it, and records events only about
+// itself and its pods. Everything else is 403. Package remote is its
+// client.
 //
 // The client (Client) speaks the same paths and returns typed objects.
 package api

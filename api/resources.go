@@ -62,7 +62,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, key manifest.Key) {
 		s.writeStatus(w, internalError(fmt.Errorf("get %s: %w", key, err)))
 		return
 	}
-	obj = sanitize(obj)
+	obj = s.serve(obj)
 	manifest.SetTypeMeta(obj)
 	if s.wantsTable(r) {
 		rv, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
@@ -81,13 +81,13 @@ type objectList struct {
 
 func (s *server) list(w http.ResponseWriter, r *http.Request, kind, namespace string) {
 	q := r.URL.Query()
-	if b, _ := strconv.ParseBool(q.Get("watch")); b {
-		s.writeStatus(w, badRequest("tug does not serve watches yet; list again to refresh"))
-		return
-	}
 	match, err := selectors(kind, q.Get("labelSelector"), q.Get("fieldSelector"))
 	if err != nil {
 		s.writeStatus(w, badRequest(err.Error()))
+		return
+	}
+	if b, _ := strconv.ParseBool(q.Get("watch")); b {
+		s.serveWatch(w, r, kind, namespace, match)
 		return
 	}
 	// Read the version first: the list is at least this fresh, so a watch
@@ -107,7 +107,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, kind, namespace st
 		if !match(obj) {
 			continue
 		}
-		obj = sanitize(obj)
+		obj = s.serve(obj)
 		manifest.SetTypeMeta(obj)
 		items = append(items, obj)
 	}
@@ -182,10 +182,26 @@ func (s *server) wantsTable(r *http.Request) bool {
 // (includeObject=Metadata, the Kubernetes default), the whole object
 // (includeObject=Object) or nothing (None).
 func (s *server) writeTable(w http.ResponseWriter, r *http.Request, kind string, objs []manifest.Object, rv uint64) {
-	t, err := s.cfg.Table(kind, objs, s.clock())
+	t, err := s.table(r, kind, objs, rv)
 	if err != nil {
 		s.writeStatus(w, internalError(err))
 		return
+	}
+	data, err := json.Marshal(t)
+	if err != nil {
+		s.writeStatus(w, internalError(fmt.Errorf("encode table: %w", err)))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+}
+
+// table renders objs as a Table whose rows carry what includeObject asks.
+func (s *server) table(r *http.Request, kind string, objs []manifest.Object, rv uint64) (*metav1.Table, error) {
+	t, err := s.cfg.Table(kind, objs, s.clock())
+	if err != nil {
+		return nil, err
 	}
 	t.TypeMeta = metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}
 	t.ResourceVersion = strconv.FormatUint(rv, 10)
@@ -204,29 +220,20 @@ func (s *server) writeTable(w http.ResponseWriter, r *http.Request, kind string,
 		case "None":
 			continue
 		case "Object":
-			v = sanitize(obj)
+			v = s.serve(obj)
 		default:
-			v, err = partialMetadata(sanitize(obj))
+			v, err = partialMetadata(s.serve(obj))
 			if err != nil {
-				s.writeStatus(w, internalError(err))
-				return
+				return nil, err
 			}
 		}
 		raw, err := json.Marshal(v)
 		if err != nil {
-			s.writeStatus(w, internalError(fmt.Errorf("encode table row: %w", err)))
-			return
+			return nil, fmt.Errorf("encode table row: %w", err)
 		}
 		t.Rows[i].Object = runtime.RawExtension{Raw: raw}
 	}
-	data, err := json.Marshal(t)
-	if err != nil {
-		s.writeStatus(w, internalError(fmt.Errorf("encode table: %w", err)))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	w.WriteHeader(http.StatusOK)
-	w.Write(data)
+	return t, nil
 }
 
 func partialMetadata(obj manifest.Object) (*metav1.PartialObjectMetadata, error) {

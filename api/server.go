@@ -69,6 +69,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock is the time source for ages in tables; time.Now when nil.
 	Clock func() time.Time
+	// Watch serves "?watch=1" on lists (kubectl get -w, remote agents);
+	// nil refuses watches.
+	Watch *WatchCache
 }
 
 type server struct {
@@ -76,6 +79,18 @@ type server struct {
 	repo  string
 	log   *slog.Logger
 	clock func() time.Time
+	// agent marks the agent listener (NewAgentHandler): authenticated
+	// nodes, which read Secret values.
+	agent bool
+}
+
+// serve returns obj as this listener may serve it: Secrets redacted except
+// to nodes on the agent listener.
+func (s *server) serve(obj manifest.Object) manifest.Object {
+	if s.agent {
+		return obj
+	}
+	return sanitize(obj)
 }
 
 // NewHandler returns the read-only API. It panics when cfg.Store or
@@ -84,6 +99,11 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Store == nil || cfg.IsNotFound == nil {
 		panic("api.NewHandler: Config.Store and Config.IsNotFound are required")
 	}
+	s := newServer(cfg)
+	return s.accessLog(s.recover(s.readOnly(s.readRoutes())))
+}
+
+func newServer(cfg Config) *server {
 	s := &server{cfg: cfg, repo: RedactURL(cfg.Repo), log: cfg.Logger, clock: cfg.Clock}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -91,7 +111,11 @@ func NewHandler(cfg Config) http.Handler {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	return s
+}
 
+// readRoutes serves every read (GET, HEAD) path.
+func (s *server) readRoutes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -128,7 +152,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeStatus(w, noSuchResource())
 	})
-	return s.accessLog(s.recover(s.readOnly(mux)))
+	return mux
 }
 
 // readOnly refuses every method but GET and HEAD, naming where changes go.

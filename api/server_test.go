@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tug-dev/tug/health"
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -230,7 +231,7 @@ func TestGetAndErrors(t *testing.T) {
 		{path: "/api/v1/pods?labelSelector=a%3D%3D%3Db", wantCode: 400, wantReason: metav1.StatusReasonBadRequest, wantMsg: `invalid labelSelector "a===b"`},
 		{path: "/api/v1/pods?fieldSelector=spec.hostname%3Dx", wantCode: 400, wantReason: metav1.StatusReasonBadRequest, wantMsg: "field label not supported: spec.hostname"},
 		{path: "/api/v1/configmaps?fieldSelector=status.phase%3DRunning", wantCode: 400, wantReason: metav1.StatusReasonBadRequest, wantMsg: "field label not supported: status.phase"},
-		{path: "/api/v1/pods?watch=true", wantCode: 400, wantReason: metav1.StatusReasonBadRequest, wantMsg: "tug does not serve watches yet"},
+		{path: "/api/v1/pods?watch=true", wantCode: 400, wantReason: metav1.StatusReasonBadRequest, wantMsg: "tug does not serve watches"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -395,6 +396,7 @@ func TestStatus(t *testing.T) {
 			"PodDisruptionBudget": 0, "ResourceQuota": 0, "StorageClass": 0},
 		Pods:            map[string]int{"Running": 2, "Pending": 1},
 		ResourceVersion: 9,
+		Health:          &Health{Status: health.Healthy, Counts: map[health.Status]int{}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)

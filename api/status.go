@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/tug-dev/tug/health"
 	"github.com/tug-dev/tug/manifest"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -56,6 +59,33 @@ type Status struct {
 	// Pods counts pods per phase ("Pending" for pods without one yet).
 	Pods            map[string]int `json:"pods"`
 	ResourceVersion uint64         `json:"resourceVersion"`
+	// Health rolls up the health of every object committed to Git.
+	Health *Health `json:"health,omitempty"`
+}
+
+// Health is the health of the Git objects (see package health).
+type Health struct {
+	// Status is the worst object's status: Healthy, Suspended,
+	// Progressing, Missing or Degraded.
+	Status health.Status `json:"status"`
+	// Counts counts objects per status.
+	Counts map[health.Status]int `json:"counts"`
+	// Unhealthy lists every object that is not Healthy, worst first, with
+	// its reason.
+	Unhealthy []health.Result `json:"unhealthy,omitempty"`
+	// Objects lists every Git object's health, sorted by kind, namespace
+	// and name; only with ?objects=true (Client.StatusObjects).
+	Objects []health.Result `json:"objects,omitempty"`
+}
+
+// StatusObjects is Status with the health of every Git object
+// (Status.Health.Objects) included.
+func (c *Client) StatusObjects(ctx context.Context) (*Status, error) {
+	var st Status
+	if err := c.getJSON(ctx, "/tug/v1/status", url.Values{"objects": {"true"}}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // SyncList is the answer of /tug/v1/syncs.
@@ -123,16 +153,22 @@ func (s *server) buildStatus() (*Status, error) {
 		ws := s.cfg.Webhooks()
 		st.Webhooks = &ws
 	}
+	var all []manifest.Object
 	for _, kind := range manifest.Kinds() {
 		objs, err := s.cfg.Store.List(kind, "")
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", manifest.Plural(kind), err)
+		}
+		if kind != manifest.KindEvent {
+			all = append(all, objs...)
 		}
 		st.Objects[kind] = len(objs)
 		if kind == manifest.KindPod {
 			st.Pods = podPhases(objs)
 		}
 	}
+	sum := health.Evaluate(all, nil)
+	st.Health = &Health{Status: sum.Status, Counts: sum.Counts, Unhealthy: sum.Unhealthy(), Objects: sum.Objects}
 	return st, nil
 }
 
@@ -141,6 +177,9 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeStatus(w, internalError(err))
 		return
+	}
+	if v, _ := strconv.ParseBool(r.URL.Query().Get("objects")); !v {
+		st.Health.Objects = nil
 	}
 	s.writeJSON(w, http.StatusOK, st)
 }

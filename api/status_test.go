@@ -7,6 +7,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tug-dev/tug/health"
+	"github.com/tug-dev/tug/manifest"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestStatusTrackedRefAndWebhooks(t *testing.T) {
@@ -65,5 +71,53 @@ func TestStatusTrackedRefAndWebhooks(t *testing.T) {
 				t.Errorf("refusal %s does not name %q", refusal, tt.wantTarget)
 			}
 		})
+	}
+}
+
+// The status rolls up the health of the Git objects, lists the unhealthy
+// ones with their reasons, and lists every object only when asked.
+func TestStatusHealth(t *testing.T) {
+	src := map[string]string{manifest.SourceAnnotation: "web.yaml:1"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "d-web", Generation: 1, Annotations: src},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
+		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1},
+	}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-abc", Namespace: "shop", OwnerReferences: []metav1.OwnerReference{
+			{Kind: "Deployment", Name: "web", UID: "d-web", Controller: ptr.To(true)}}},
+		Status: appsv1.ReplicaSetStatus{Conditions: []appsv1.ReplicaSetCondition{{Type: appsv1.ReplicaSetReplicaFailure,
+			Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: `pods "web-abc-" is forbidden: exceeded quota: compute`}}},
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: src}}
+	ts := newTestServer(t, nil)
+	ts.store.put(d)
+	ts.store.put(rs)
+	ts.store.put(svc)
+
+	want := &Health{
+		Status: health.Progressing,
+		Counts: map[health.Status]int{health.Healthy: 1, health.Progressing: 1},
+		Unhealthy: []health.Result{{Kind: "Deployment", Namespace: "shop", Name: "web", Status: health.Progressing,
+			Reason: "FailedCreate", Message: `pods "web-abc-" is forbidden: exceeded quota: compute`}},
+	}
+	c := &Client{BaseURL: ts.URL, HTTP: ts.Client()}
+	st, err := c.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, st.Health); diff != "" {
+		t.Errorf("health (-want +got):\n%s", diff)
+	}
+	st, err = c.StatusObjects(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []string
+	for _, r := range st.Health.Objects {
+		objs = append(objs, r.Key().String()+" "+string(r.Status))
+	}
+	if diff := cmp.Diff([]string{"Deployment/shop/web Progressing", "Service/shop/web Healthy"}, objs); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
 	}
 }

@@ -5,6 +5,14 @@
 //	<host>.<svc>.<ns>.svc.cluster.local          A    headless: one ready address (its hostname, or a-b-c-d)
 //	_<port>._<proto>.<svc>.<ns>.svc.cluster.local SRV  named ports (headless: one per ready address)
 //	d.c.b.a.in-addr.arpa                         PTR  cluster IPs and headless addresses
+//	<svc>.<ns>.svc.cluster.local                 CNAME ExternalName: spec.externalName (any type)
+//	a-b-c-d.<ns>.pod.cluster.local               A    a.b.c.d (CoreDNS "pods insecure": not checked)
+//
+// An ExternalName alias is followed inside the cluster domain by the index
+// (up to 8 aliases) and outside it by the server, which asks the upstream
+// resolvers for the target and appends their answer after the CNAME, as
+// CoreDNS does (stub resolvers do not chase CNAMEs themselves). With no
+// upstream answering, the reply holds the CNAME alone.
 //
 // Other names in cluster.local, and reverse names in the service CIDR that
 // are no cluster IP, get NXDOMAIN (with the zone's SOA for negative
@@ -34,7 +42,7 @@
 // served from the Endpoints' hostname, which the reconciler sets for pods
 // whose spec.hostname is set and spec.subdomain names the headless service.
 //
-// Not done yet: AAAA (tug is IPv4-only: empty answers), ExternalName
-// CNAMEs (the Service type is refused by validation), pod A records
-// (a-b-c-d.<ns>.pod.cluster.local), a DNS cache for forwarded answers.
+// Not done yet: AAAA (tug is IPv4-only: empty answers), a DNS cache for
+// forwarded answers, pod records checked against existing pods ("pods
+// verified").
 package dns

@@ -30,8 +30,9 @@ type Index struct {
 }
 
 type entry struct {
-	a   []netip.Addr
-	srv []srvRecord
+	a     []netip.Addr
+	srv   []srvRecord
+	cname string // ExternalName: the FQDN this name is an alias for
 }
 
 type srvRecord struct {
@@ -51,6 +52,11 @@ type srvRecord struct {
 //     service name and port; headless, each ready address's own name and
 //     endpoint port.
 //   - PTR for cluster IPs and headless addresses, to the names above.
+//   - <svc>.<ns>.svc.<domain> CNAME spec.externalName for an ExternalName
+//     service (see Lookup for how it is followed).
+//
+// Pod names, a-b-c-d.<ns>.pod.<domain>, are answered by Lookup without an
+// index entry.
 //
 // Names inside serviceCIDR's reverse zone and domain that are not indexed
 // do not exist. It is pure.
@@ -79,11 +85,16 @@ func BuildIndex(domain string, serviceCIDR netip.Prefix, services []*corev1.Serv
 		eps[nsName{e.Namespace, e.Name}] = e
 	}
 	x.exists["svc."+domain] = true
+	x.exists["pod."+domain] = true
 	for _, svc := range services {
-		if svc.Spec.Type == corev1.ServiceTypeExternalName {
-			continue // not supported by tug
-		}
 		base := strings.ToLower(svc.Name + "." + svc.Namespace + ".svc." + domain)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			if target := svc.Spec.ExternalName; target != "" {
+				x.add(base)
+				x.names[base].cname = strings.ToLower(mdns.CanonicalName(target))
+			}
+			continue
+		}
 		x.add(base)
 		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 			x.headless(base, eps[nsName{svc.Namespace, svc.Name}])
@@ -180,10 +191,14 @@ func (x *Index) add(name string) {
 type Answer struct {
 	// Forward: the name is not the cluster's; ask the upstream resolvers.
 	Forward bool
-	Rcode   int // mdns.RcodeSuccess or mdns.RcodeNameError
-	Answer  []mdns.RR
-	Ns      []mdns.RR // the SOA, on NXDOMAIN and empty answers
-	Extra   []mdns.RR // A records of SRV targets
+	// Chase: Answer ends in a CNAME (an ExternalName service) to this name
+	// outside the cluster domain; the server asks the upstream resolvers
+	// for it and appends their answer, as a recursive resolver does.
+	Chase  string
+	Rcode  int // mdns.RcodeSuccess or mdns.RcodeNameError
+	Answer []mdns.RR
+	Ns     []mdns.RR // the SOA, on NXDOMAIN and empty answers
+	Extra  []mdns.RR // A records of SRV targets
 }
 
 // Lookup answers one question from the index. It is pure and safe for
@@ -199,7 +214,19 @@ func (x *Index) Lookup(q mdns.Question) Answer {
 	if name != x.domain && !strings.HasSuffix(name, "."+x.domain) {
 		return Answer{Forward: true}
 	}
+	if ip, ok := x.podName(name); ok {
+		var ans Answer
+		if q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeANY {
+			ans.Answer = []mdns.RR{x.a(name, ip)}
+		} else {
+			ans.Ns = []mdns.RR{x.soa}
+		}
+		return ans
+	}
 	e := x.names[name]
+	if e != nil && e.cname != "" {
+		return x.alias(name, q)
+	}
 	if e == nil {
 		if name == x.domain && (q.Qtype == mdns.TypeSOA || q.Qtype == mdns.TypeANY) {
 			return Answer{Rcode: mdns.RcodeSuccess, Answer: []mdns.RR{x.soa}}
@@ -238,6 +265,63 @@ func (x *Index) Lookup(q mdns.Question) Answer {
 		ans.Ns = []mdns.RR{x.soa}
 	}
 	return ans
+}
+
+// maxChase bounds a chain of ExternalName aliases inside the cluster
+// domain (a loop ends there, with the CNAMEs so far).
+const maxChase = 8
+
+// alias answers a question for an ExternalName service's name: its CNAME,
+// followed inside the cluster domain by the target's own answer (up to
+// maxChase aliases); a target outside it is left for the server to chase
+// (Answer.Chase). A question for the CNAME itself gets only the CNAME.
+func (x *Index) alias(name string, q mdns.Question) Answer {
+	var ans Answer
+	for range maxChase {
+		e := x.names[name]
+		if e == nil || e.cname == "" {
+			break
+		}
+		ans.Answer = append(ans.Answer, &mdns.CNAME{
+			Hdr: mdns.RR_Header{Name: name, Rrtype: mdns.TypeCNAME, Class: mdns.ClassINET, Ttl: TTL}, Target: e.cname})
+		if q.Qtype == mdns.TypeCNAME {
+			return ans
+		}
+		name = e.cname
+		if name != x.domain && !strings.HasSuffix(name, "."+x.domain) {
+			ans.Chase = name
+			return ans
+		}
+		if next := x.names[name]; next == nil || next.cname == "" {
+			rest := x.Lookup(mdns.Question{Name: name, Qtype: q.Qtype, Qclass: mdns.ClassINET})
+			ans.Answer = append(ans.Answer, rest.Answer...)
+			ans.Extra, ans.Rcode = rest.Extra, rest.Rcode
+			if len(rest.Answer) == 0 {
+				ans.Ns = []mdns.RR{x.soa}
+			}
+			return ans
+		}
+	}
+	return ans
+}
+
+// podName parses a pod name, a-b-c-d.<ns>.pod.<domain>, into a-b-c-d's
+// address. Like CoreDNS's "pods insecure" mode (kubeadm's default) it
+// does not check that such a pod exists.
+func (x *Index) podName(name string) (netip.Addr, bool) {
+	rest, ok := strings.CutSuffix(name, ".pod."+x.domain)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	host, ns, ok := strings.Cut(rest, ".")
+	if !ok || ns == "" || strings.Contains(ns, ".") {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(strings.ReplaceAll(host, "-", "."))
+	if err != nil || !ip.Is4() || strings.Count(host, "-") != 3 {
+		return netip.Addr{}, false
+	}
+	return ip, true
 }
 
 func (x *Index) a(name string, ip netip.Addr) *mdns.A {

@@ -263,6 +263,9 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	m.Authoritative, m.RecursionAvailable = true, true
 	m.Rcode = ans.Rcode
 	m.Answer, m.Ns, m.Extra = ans.Answer, ans.Ns, ans.Extra
+	if ans.Chase != "" {
+		s.chase(w, r, m, ans.Chase)
+	}
 	size := mdns.MaxMsgSize
 	o := r.IsEdns0()
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
@@ -276,6 +279,32 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	}
 	m.Truncate(size)
 	_ = w.WriteMsg(m)
+}
+
+// chase completes m, whose answer ends in a CNAME to target outside the
+// cluster (an ExternalName service), with the upstreams' answer for target
+// and the question's type. When no upstream answers, m keeps just the
+// CNAME: the client may still resolve the target itself.
+func (s *Server) chase(w mdns.ResponseWriter, r, m *mdns.Msg, target string) {
+	c := s.fwd[0]
+	if _, tcp := w.RemoteAddr().(*net.TCPAddr); tcp {
+		c = s.fwd[1]
+	}
+	q := new(mdns.Msg)
+	q.SetQuestion(target, r.Question[0].Qtype)
+	q.RecursionDesired = true
+	for _, up := range s.cfg.Upstreams {
+		resp, _, err := c.Exchange(q, up)
+		if err != nil {
+			s.log.Debug("chasing an ExternalName failed", "name", r.Question[0].Name, "target", target, "upstream", up, "err", err)
+			continue
+		}
+		m.Authoritative = false
+		m.Rcode = resp.Rcode
+		m.Answer = append(m.Answer, resp.Answer...)
+		m.Ns = resp.Ns
+		return
+	}
 }
 
 // forward relays r to the upstreams in order over the transport it came

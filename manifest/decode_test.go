@@ -211,11 +211,11 @@ func TestDecodeFileErrors(t *testing.T) {
 			Msg: `unknown field (did you mean "imagePullPolicy"?)`}},
 	}, {
 		name:    "unsupported field",
-		yaml:    okDeployment + "        securityContext:\n          procMount: Unmasked\n      hostNetwork: true\n",
+		yaml:    okDeployment + "        securityContext:\n          procMount: Unmasked\n      shareProcessNamespace: true\n",
 		objects: 1,
 		want: []wantErr{
 			{Line: 16, Object: web, Field: "spec.template.spec.containers[0].securityContext.procMount", Msg: "not supported by tug yet"},
-			{Line: 17, Object: web, Field: "spec.template.spec.hostNetwork", Msg: "not supported by tug yet"},
+			{Line: 17, Object: web, Field: "spec.template.spec.shareProcessNamespace", Msg: "not supported by tug yet"},
 		},
 	}, {
 		name:    "unsupported resource and metadata field",

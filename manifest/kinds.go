@@ -80,9 +80,9 @@ var kinds = map[string]kindInfo{
 	// spec.unschedulable, merged by the reconciler into the Node the agent
 	// registers (which owns its status).
 	KindNode: {corev1.SchemeGroupVersion.WithKind(KindNode), reflect.TypeFor[corev1.Node](), false, true, "nodes"},
-	// Endpoints are computed by the reconciler from ready pods (committing
-	// them for selector-less Services comes with the workload work).
-	KindEndpoints: {corev1.SchemeGroupVersion.WithKind(KindEndpoints), reflect.TypeFor[corev1.Endpoints](), true, false, "endpoints"},
+	// Endpoints are computed by the reconciler from ready pods; committed
+	// ones (tug.dev/source set) serve Services without a selector.
+	KindEndpoints: {corev1.SchemeGroupVersion.WithKind(KindEndpoints), reflect.TypeFor[corev1.Endpoints](), true, true, "endpoints"},
 
 	// Workloads: the reconciler runs them as Kubernetes' controllers do.
 	KindJob:         {batchv1.SchemeGroupVersion.WithKind(KindJob), reflect.TypeFor[batchv1.Job](), true, true, "jobs"},
@@ -90,14 +90,14 @@ var kinds = map[string]kindInfo{
 	KindDaemonSet:   {appsv1.SchemeGroupVersion.WithKind(KindDaemonSet), reflect.TypeFor[appsv1.DaemonSet](), true, true, "daemonsets"},
 	KindStatefulSet: {appsv1.SchemeGroupVersion.WithKind(KindStatefulSet), reflect.TypeFor[appsv1.StatefulSet](), true, true, "statefulsets"},
 
-	KindPersistentVolume:      {corev1.SchemeGroupVersion.WithKind(KindPersistentVolume), reflect.TypeFor[corev1.PersistentVolume](), false, false, "persistentvolumes"},
-	KindPersistentVolumeClaim: {corev1.SchemeGroupVersion.WithKind(KindPersistentVolumeClaim), reflect.TypeFor[corev1.PersistentVolumeClaim](), true, false, "persistentvolumeclaims"},
-	KindStorageClass:          {storagev1.SchemeGroupVersion.WithKind(KindStorageClass), reflect.TypeFor[storagev1.StorageClass](), false, false, "storageclasses"},
+	KindPersistentVolume:      {corev1.SchemeGroupVersion.WithKind(KindPersistentVolume), reflect.TypeFor[corev1.PersistentVolume](), false, true, "persistentvolumes"},
+	KindPersistentVolumeClaim: {corev1.SchemeGroupVersion.WithKind(KindPersistentVolumeClaim), reflect.TypeFor[corev1.PersistentVolumeClaim](), true, true, "persistentvolumeclaims"},
+	KindStorageClass:          {storagev1.SchemeGroupVersion.WithKind(KindStorageClass), reflect.TypeFor[storagev1.StorageClass](), false, true, "storageclasses"},
 	KindEndpointSlice:         {discoveryv1.SchemeGroupVersion.WithKind(KindEndpointSlice), reflect.TypeFor[discoveryv1.EndpointSlice](), true, false, "endpointslices"},
-	KindNetworkPolicy:         {networkingv1.SchemeGroupVersion.WithKind(KindNetworkPolicy), reflect.TypeFor[networkingv1.NetworkPolicy](), true, false, "networkpolicies"},
-	KindResourceQuota:         {corev1.SchemeGroupVersion.WithKind(KindResourceQuota), reflect.TypeFor[corev1.ResourceQuota](), true, false, "resourcequotas"},
-	KindLimitRange:            {corev1.SchemeGroupVersion.WithKind(KindLimitRange), reflect.TypeFor[corev1.LimitRange](), true, false, "limitranges"},
-	KindPodDisruptionBudget:   {policyv1.SchemeGroupVersion.WithKind(KindPodDisruptionBudget), reflect.TypeFor[policyv1.PodDisruptionBudget](), true, false, "poddisruptionbudgets"},
+	KindNetworkPolicy:         {networkingv1.SchemeGroupVersion.WithKind(KindNetworkPolicy), reflect.TypeFor[networkingv1.NetworkPolicy](), true, true, "networkpolicies"},
+	KindResourceQuota:         {corev1.SchemeGroupVersion.WithKind(KindResourceQuota), reflect.TypeFor[corev1.ResourceQuota](), true, true, "resourcequotas"},
+	KindLimitRange:            {corev1.SchemeGroupVersion.WithKind(KindLimitRange), reflect.TypeFor[corev1.LimitRange](), true, true, "limitranges"},
+	KindPodDisruptionBudget:   {policyv1.SchemeGroupVersion.WithKind(KindPodDisruptionBudget), reflect.TypeFor[policyv1.PodDisruptionBudget](), true, true, "poddisruptionbudgets"},
 	// Events are written by the reconciler and the node agents
 	// (NewEvent, state.Store.RecordEvent); never from Git.
 	KindEvent: {corev1.SchemeGroupVersion.WithKind(KindEvent), reflect.TypeFor[corev1.Event](), true, false, "events"},

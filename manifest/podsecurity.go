@@ -18,8 +18,10 @@ import (
 // Pod Security Standards (kubernetes.io/docs/concepts/security/
 // pod-security-standards); each error names the standard's control. Only
 // the controls over fields tug supports are checked: every other field the
-// standards cover (hostPorts, AppArmor, SELinux, procMount,
-// sysctls, host namespaces) is refused by the allow-list already.
+// standards cover (hostPorts, AppArmor, SELinux, procMount) is refused by
+// the allow-list already. Sysctls outside the safe set are refused by
+// validation at every level (tug has no --allowed-unsafe-sysctls), and by
+// the baseline control "Sysctls" too.
 const (
 	// PodSecurityEnforceLabel is the namespace label that sets the level.
 	PodSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
@@ -37,6 +39,49 @@ const (
 var baselineCapabilities = []string{
 	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
 	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+
+// safeSysctls is the kubelet's safe sysctl set (namespaced, isolated from
+// the node and other pods): the only sysctls a pod may set, and the ones
+// the baseline level allows.
+var safeSysctls = []string{
+	"kernel.shm_rmid_forced",
+	"net.ipv4.ip_local_port_range",
+	"net.ipv4.tcp_syncookies",
+	"net.ipv4.ping_group_range",
+	"net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.tcp_keepalive_time",
+	"net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_intvl",
+	"net.ipv4.tcp_keepalive_probes",
+}
+
+// SafeSysctls returns the safe sysctl set, the only sysctls tug applies.
+func SafeSysctls() []string { return slices.Clone(safeSysctls) }
+
+// IsSafeSysctl reports whether name (dot- or slash-separated) is in the
+// safe set.
+func IsSafeSysctl(name string) bool { return slices.Contains(safeSysctls, NormalizeSysctl(name)) }
+
+// NormalizeSysctl turns a slash-separated sysctl name into the dotted form,
+// as Kubernetes does: when the first separator is a slash, slashes and
+// dots swap (net/ipv4/conf/eno2.100/rp_filter is
+// net.ipv4.conf.eno2/100.rp_filter).
+func NormalizeSysctl(name string) string {
+	i := strings.IndexAny(name, "./")
+	if i < 0 || name[i] == '.' {
+		return name
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, name)
 }
 
 // podSecurityLevels reads the level of every committed namespace, checking
@@ -101,9 +146,20 @@ func checkPodSecurity(c *checker, f string, spec *corev1.PodSpec, ns, level stri
 	if psc == nil {
 		psc = &corev1.PodSecurityContext{}
 	}
-	// Baseline: host namespaces (refused by the allow-list too).
-	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
-		violates(f, "Host Namespaces", "hostNetwork, hostPID and hostIPC must not be set")
+	// Baseline: host namespaces.
+	for _, h := range []struct {
+		field string
+		set   bool
+	}{{"hostNetwork", spec.HostNetwork}, {"hostPID", spec.HostPID}, {"hostIPC", spec.HostIPC}} {
+		if h.set {
+			violates(f+"."+h.field, "Host Namespaces", "%s must not be true", h.field)
+		}
+	}
+	// Baseline: sysctls outside the safe set (refused by validation too).
+	for i, s := range psc.Sysctls {
+		if !IsSafeSysctl(s.Name) {
+			violates(f+".securityContext.sysctls["+strconv.Itoa(i)+"].name", "Sysctls", "sysctl %q is not in the safe set", s.Name)
+		}
 	}
 	// Baseline: HostPath Volumes.
 	for i := range spec.Volumes {

@@ -37,6 +37,8 @@ var supportedFields = map[string][]string{
 		"spec.ports[*].protocol",
 		"spec.ports[*].nodePort",
 		"spec.externalTrafficPolicy",
+		"spec.externalName",
+		"spec.sessionAffinityConfig.clientIP.timeoutSeconds",
 	}),
 	KindDeployment: join(metadataFields, []string{
 		"spec.replicas",
@@ -62,7 +64,7 @@ var supportedFields = map[string][]string{
 		"spec.minReadySeconds",
 		"spec.template.metadata.labels",
 		"spec.template.metadata.annotations",
-	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields())),
+	}, prefixed("spec.template.spec.", podSpecFields), prefixed("spec.template.spec.", initContainerFields()), statefulSetClaimFields),
 	KindDaemonSet: join(metadataFields, []string{
 		"spec.selector",
 		"spec.updateStrategy.type",
@@ -82,11 +84,46 @@ var supportedFields = map[string][]string{
 		"spec.jobTemplate.metadata.labels",
 		"spec.jobTemplate.metadata.annotations",
 	}, prefixed("spec.jobTemplate.spec.", jobSpecFields())),
+	KindNetworkPolicy: join(metadataFields, []string{
+		"spec.podSelector",
+		"spec.policyTypes",
+	}, prefixed("spec.ingress[*].", policyRuleFields("from")), prefixed("spec.egress[*].", policyRuleFields("to"))),
+	// Storage: see validate_storage.go.
+	KindPersistentVolume:      join(metadataFields, persistentVolumeFields),
+	KindPersistentVolumeClaim: join(metadataFields, prefixed("spec.", claimSpecFields)),
+	KindStorageClass:          join(metadataFields, storageClassFields),
+	// PodDisruptionBudgets gate the drain of cordoned nodes (reconciler/drain.go).
+	KindPodDisruptionBudget: join(metadataFields, []string{
+		"spec.minAvailable",
+		"spec.maxUnavailable",
+		"spec.selector",
+		"spec.unhealthyPodEvictionPolicy",
+	}),
 	KindNode: join(metadataFields, []string{
 		"spec.taints[*].key",
 		"spec.taints[*].value",
 		"spec.taints[*].effect",
 		"spec.unschedulable",
+	}),
+	KindEndpoints: join(metadataFields, []string{
+		"subsets[*].addresses[*].ip",
+		"subsets[*].addresses[*].hostname",
+		"subsets[*].notReadyAddresses[*].ip",
+		"subsets[*].notReadyAddresses[*].hostname",
+		"subsets[*].ports[*].name",
+		"subsets[*].ports[*].port",
+		"subsets[*].ports[*].protocol",
+	}),
+	KindResourceQuota: join(metadataFields, []string{
+		"spec.hard",
+	}),
+	KindLimitRange: join(metadataFields, []string{
+		"spec.limits[*].type",
+		"spec.limits[*].min",
+		"spec.limits[*].max",
+		"spec.limits[*].default",
+		"spec.limits[*].defaultRequest",
+		"spec.limits[*].maxLimitRequestRatio",
 	}),
 }
 
@@ -270,6 +307,54 @@ var podSpecFields = []string{
 	"dnsConfig.searches",
 	"dnsConfig.options[*].name",
 	"dnsConfig.options[*].value",
+	"volumes[*].persistentVolumeClaim.claimName",
+	"volumes[*].persistentVolumeClaim.readOnly",
+	"hostNetwork",
+	"hostPID",
+	"hostIPC",
+	"securityContext.sysctls[*].name",
+	"securityContext.sysctls[*].value",
+	"containers[*].env[*].valueFrom.resourceFieldRef.containerName",
+	"containers[*].env[*].valueFrom.resourceFieldRef.resource",
+	"containers[*].env[*].valueFrom.resourceFieldRef.divisor",
+	"containers[*].livenessProbe.grpc.port",
+	"containers[*].livenessProbe.grpc.service",
+	"containers[*].readinessProbe.grpc.port",
+	"containers[*].readinessProbe.grpc.service",
+	"containers[*].startupProbe.grpc.port",
+	"containers[*].startupProbe.grpc.service",
+	// Scheduling: see reconciler/scheduler_*.go.
+	"affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].weight",
+	"affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].preference",
+	"affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].labelSelector",
+	"affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].namespaces",
+	"affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].namespaceSelector",
+	"affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].topologyKey",
+	"affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].weight",
+	"affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.labelSelector",
+	"affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.namespaces",
+	"affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.namespaceSelector",
+	"affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.topologyKey",
+	"affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].labelSelector",
+	"affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].namespaces",
+	"affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].namespaceSelector",
+	"affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[*].topologyKey",
+	"affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].weight",
+	"affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.labelSelector",
+	"affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.namespaces",
+	"affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.namespaceSelector",
+	"affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[*].podAffinityTerm.topologyKey",
+	"topologySpreadConstraints[*].maxSkew",
+	"topologySpreadConstraints[*].topologyKey",
+	"topologySpreadConstraints[*].whenUnsatisfiable",
+	"topologySpreadConstraints[*].labelSelector",
+	"topologySpreadConstraints[*].minDomains",
+	"topologySpreadConstraints[*].nodeAffinityPolicy",
+	"topologySpreadConstraints[*].nodeTaintsPolicy",
+	"topologySpreadConstraints[*].matchLabelKeys",
+	"containers[*].resources.requests.ephemeral-storage",
+	// Image pulls: nodeagent/pull.go (dockerconfigjson and dockercfg Secrets).
+	"imagePullSecrets[*].name",
 }
 
 // initContainerFields are the init container fields tug implements: those
@@ -388,4 +473,18 @@ func (t *fieldTree) child(seg string) *fieldTree {
 		return t
 	}
 	return t.children[seg]
+}
+
+// policyRuleFields are the fields of a NetworkPolicy ingress (peers "from")
+// or egress (peers "to") rule tug enforces.
+func policyRuleFields(peers string) []string {
+	return []string{
+		peers + "[*].podSelector",
+		peers + "[*].namespaceSelector",
+		peers + "[*].ipBlock.cidr",
+		peers + "[*].ipBlock.except",
+		"ports[*].protocol",
+		"ports[*].port",
+		"ports[*].endPort",
+	}
 }

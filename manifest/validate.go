@@ -9,6 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -69,6 +72,9 @@ func Validate(objs []Decoded) error {
 type checker struct {
 	d    *Decoded
 	errs ErrorList
+	// claimVolumes are the volumes a StatefulSet's volumeClaimTemplates
+	// add to its pods (template name → index).
+	claimVolumes map[string]int
 }
 
 func (c *checker) add(field, format string, args ...any) {
@@ -114,6 +120,22 @@ func validateObject(d *Decoded) ErrorList {
 		c.statefulSet(obj)
 	case *corev1.Node:
 		c.node(obj)
+	case *corev1.PersistentVolume:
+		c.persistentVolume(obj)
+	case *corev1.PersistentVolumeClaim:
+		c.persistentVolumeClaim(obj)
+	case *storagev1.StorageClass:
+		c.storageClass(obj)
+	case *corev1.Endpoints:
+		c.endpoints(obj)
+	case *corev1.ResourceQuota:
+		c.resourceQuota(obj)
+	case *corev1.LimitRange:
+		c.limitRange(obj)
+	case *networkingv1.NetworkPolicy:
+		c.networkPolicy(obj)
+	case *policyv1.PodDisruptionBudget:
+		c.podDisruptionBudget(obj) // validate_pdb.go
 	default:
 		c.add("kind", "%s objects cannot be committed", KindOf(d.Object))
 	}
@@ -230,11 +252,18 @@ func (c *checker) service(svc *corev1.Service) {
 	spec := &svc.Spec
 	switch spec.Type {
 	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
-	case corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName:
-		c.add("spec.type", "type %s is not supported by tug yet; use ClusterIP or NodePort", spec.Type)
+	case corev1.ServiceTypeExternalName:
+		c.externalName(svc) // validate_service.go
+		return
+	case corev1.ServiceTypeLoadBalancer:
+		c.add("spec.type", "type %s is not supported by tug yet; use ClusterIP, NodePort or ExternalName", spec.Type)
 	default:
-		c.add("spec.type", "unknown type %q; use ClusterIP or NodePort", spec.Type)
+		c.add("spec.type", "unknown type %q; use ClusterIP, NodePort or ExternalName", spec.Type)
 	}
+	if spec.ExternalName != "" {
+		c.add("spec.externalName", "applies only to type ExternalName")
+	}
+	c.sessionAffinityConfig(spec) // validate_service.go
 	headless := spec.ClusterIP == corev1.ClusterIPNone
 	switch {
 	case spec.ClusterIP == "" || headless:

@@ -130,5 +130,6 @@ func (c *checker) statefulSet(sts *appsv1.StatefulSet) {
 	c.selector(spec.Selector, spec.Template.Labels)
 	c.labels("spec.template.metadata.labels", spec.Template.Labels)
 	c.annotations("spec.template.metadata.annotations", spec.Template.Annotations)
+	c.claimVolumes = c.claimTemplates(sts)
 	c.podSpec("spec.template.spec", &spec.Template.Spec)
 }

@@ -217,9 +217,9 @@ func TestValidateStatefulSet(t *testing.T) {
 			{File: "a.yaml", Line: 11, Object: sts, Field: "spec.updateStrategy.rollingUpdate.partition", Msg: "0 or more"},
 		},
 	}, {
-		name: "volumeClaimTemplates are not supported yet",
-		yaml: strings.Replace(okStatefulSet, "  serviceName: db\n", "  serviceName: db\n  volumeClaimTemplates: []\n", 1),
-		want: []wantErr{{File: "a.yaml", Line: 8, Object: sts, Field: "spec.volumeClaimTemplates", Msg: "not supported"}},
+		name: "volumeClaimTemplates: unsupported fields are refused by name",
+		yaml: strings.Replace(okStatefulSet, "  serviceName: db\n", "  serviceName: db\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      dataSource: {kind: X, name: snap}\n", 1),
+		want: []wantErr{{File: "a.yaml", Line: 11, Object: sts, Field: "spec.volumeClaimTemplates[0].spec.dataSource", Msg: "not supported"}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

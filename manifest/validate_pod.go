@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +145,8 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 	}
 	c.labels(f+".nodeSelector", spec.NodeSelector)
 	c.scheduling(f, spec)
+	c.hostAndSysctls(f, spec)
+	c.envResourceRefs(f, spec)
 
 	volumes := map[string]int{}
 	for i := range spec.Volumes {
@@ -159,6 +162,11 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 			volumes[v.Name] = i
 		}
 		c.volumeSource(vf, v)
+	}
+	for name, i := range c.claimVolumes { // StatefulSet volumeClaimTemplates
+		if _, ok := volumes[name]; !ok {
+			volumes[name] = i
+		}
 	}
 
 	if len(spec.Containers) == 0 {
@@ -252,6 +260,10 @@ func (c *checker) volumeSource(vf string, v *corev1.Volume) {
 				c.add(vf+".hostPath.type", "must be one of DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice or empty")
 			}
 		}
+	}
+	if pvc := v.PersistentVolumeClaim; pvc != nil {
+		sources = append(sources, "persistentVolumeClaim")
+		c.claimVolume(vf, pvc)
 	}
 	if d := v.DownwardAPI; d != nil {
 		sources = append(sources, "downwardAPI")
@@ -620,12 +632,16 @@ func (c *checker) probe(f string, p *corev1.Probe, ct *corev1.Container, success
 		handlers = append(handlers, "tcpSocket")
 		c.probePort(f+".tcpSocket.port", s.Port, ct)
 	}
+	if g := p.GRPC; g != nil {
+		handlers = append(handlers, "grpc")
+		c.addAll(f+".grpc.port", validation.IsValidPortNum(int(g.Port)))
+	}
 	switch len(handlers) {
 	case 0:
-		c.add(f, "a probe needs one of exec, httpGet or tcpSocket")
+		c.add(f, "a probe needs one of exec, httpGet, tcpSocket or grpc")
 	case 1:
 	default:
-		c.add(f, "a probe may have only one of exec, httpGet or tcpSocket, not %s", strings.Join(handlers, " and "))
+		c.add(f, "a probe may have only one of exec, httpGet, tcpSocket or grpc, not %s", strings.Join(handlers, " and "))
 	}
 }
 
@@ -675,8 +691,12 @@ func (c *checker) envSource(ef string, e *corev1.EnvVar) {
 				r.FieldPath, strings.Join(supportedFieldRefs, ", "))
 		}
 	}
+	if r := src.ResourceFieldRef; r != nil {
+		n++
+		c.resourceFieldRef(ef+".valueFrom.resourceFieldRef", r)
+	}
 	if n != 1 {
-		c.add(ef+".valueFrom", "set exactly one of configMapKeyRef, secretKeyRef or fieldRef")
+		c.add(ef+".valueFrom", "set exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef")
 	}
 }
 
@@ -692,7 +712,7 @@ func (c *checker) keyRef(f, name, key string) {
 }
 
 func (c *checker) resources(f string, r *corev1.ResourceRequirements) {
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
 		req, hasReq := r.Requests[name]
 		lim, hasLim := r.Limits[name]
 		if hasReq && req.Sign() < 0 {
@@ -703,6 +723,110 @@ func (c *checker) resources(f string, r *corev1.ResourceRequirements) {
 		}
 		if hasReq && hasLim && req.Cmp(lim) > 0 {
 			c.add(f+".requests."+string(name), "request %s is more than the limit %s", req.String(), lim.String())
+		}
+	}
+}
+
+// hostAndSysctls checks the host namespaces and the pod's sysctls as the
+// API server does: only the safe set (SafeSysctls; the kubelet's
+// --allowed-unsafe-sysctls is not supported), no duplicates, and no
+// network sysctl with hostNetwork nor IPC sysctl with hostIPC (they would
+// change the node's own settings).
+func (c *checker) hostAndSysctls(f string, spec *corev1.PodSpec) {
+	sc := spec.SecurityContext
+	if sc == nil {
+		return
+	}
+	seen := map[string]int{}
+	for i, s := range sc.Sysctls {
+		sf := f + ".securityContext.sysctls[" + strconv.Itoa(i) + "]"
+		name := NormalizeSysctl(s.Name)
+		switch {
+		case s.Name == "":
+			c.add(sf+".name", "name is required")
+			continue
+		case !sysctlName.MatchString(name):
+			c.add(sf+".name", "%q is not a sysctl name (such as net.ipv4.tcp_syncookies)", s.Name)
+			continue
+		case !IsSafeSysctl(name):
+			c.add(sf+".name", "sysctl %q is not in the safe set (%s); unsafe sysctls need the kubelet's --allowed-unsafe-sysctls, which tug does not support",
+				s.Name, strings.Join(safeSysctls, ", "))
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			c.add(sf+".name", "sysctl %q is also set by sysctls[%d]", s.Name, j)
+		}
+		seen[name] = i
+		if spec.HostNetwork && strings.HasPrefix(name, "net.") {
+			c.add(sf+".name", "sysctl %q cannot be set with hostNetwork: it would change the node's own network settings", s.Name)
+		}
+		if spec.HostIPC && (strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") ||
+			name == "kernel.sem" || strings.HasPrefix(name, "fs.mqueue.")) {
+			c.add(sf+".name", "sysctl %q cannot be set with hostIPC: it would change the node's own IPC settings", s.Name)
+		}
+	}
+}
+
+// sysctlName is the API server's sysctl name pattern (dots as separators).
+var sysctlName = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
+
+// resourceFieldRefs are the resources an env var's resourceFieldRef may
+// name, as in Kubernetes.
+var resourceFieldRefs = []string{
+	"limits.cpu", "limits.memory", "limits.ephemeral-storage",
+	"requests.cpu", "requests.memory", "requests.ephemeral-storage",
+}
+
+// resourceFieldRef checks an env var's resourceFieldRef: the resource,
+// the divisor the API server allows for it (1m or 1 for CPU; 1, or 1 of a
+// decimal or binary unit, for memory and storage). envResourceRefs checks
+// containerName.
+func (c *checker) resourceFieldRef(f string, r *corev1.ResourceFieldSelector) {
+	if !slices.Contains(resourceFieldRefs, r.Resource) {
+		c.add(f+".resource", "must be one of %s", strings.Join(resourceFieldRefs, ", "))
+		return
+	}
+	if r.Divisor.IsZero() {
+		return // the default, 1
+	}
+	d := r.Divisor.String()
+	if strings.HasSuffix(r.Resource, ".cpu") {
+		if d != "1" && d != "1m" {
+			c.add(f+".divisor", "must be 1m or 1 for %s", r.Resource)
+		}
+		return
+	}
+	switch d {
+	case "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei":
+	default:
+		c.add(f+".divisor", "must be 1, or 1 of a unit (1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei) for %s", r.Resource)
+	}
+}
+
+// envResourceRefs checks the containerName of every env resourceFieldRef
+// against the pod's containers.
+func (c *checker) envResourceRefs(f string, spec *corev1.PodSpec) {
+	names := map[string]bool{}
+	for _, ct := range spec.InitContainers {
+		names[ct.Name] = true
+	}
+	for _, ct := range spec.Containers {
+		names[ct.Name] = true
+	}
+	for _, list := range []struct {
+		field string
+		cs    []corev1.Container
+	}{{f + ".initContainers", spec.InitContainers}, {f + ".containers", spec.Containers}} {
+		for i := range list.cs {
+			for j, e := range list.cs[i].Env {
+				if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.ContainerName != "" {
+					r := e.ValueFrom.ResourceFieldRef
+					if !names[r.ContainerName] {
+						c.add(list.field+"["+strconv.Itoa(i)+"].env["+strconv.Itoa(j)+"].valueFrom.resourceFieldRef.containerName",
+							"no container named %q in the pod", r.ContainerName)
+					}
+				}
+			}
 		}
 	}
 }

@@ -22,9 +22,9 @@ func TestValidateProbes(t *testing.T) {
 			"        livenessProbe:\n          tcpSocket: {port: metrics}\n          httpGet: {port: 0, scheme: FTP, path: ready}\n          successThreshold: 2\n" +
 			"        startupProbe:\n          exec: {command: []}\n"),
 		want: []wantErr{
-			{File: "a.yaml", Line: 17, Object: web, Field: "spec.template.spec.containers[0].readinessProbe", Msg: "needs one of exec, httpGet or tcpSocket"},
+			{File: "a.yaml", Line: 17, Object: web, Field: "spec.template.spec.containers[0].readinessProbe", Msg: "needs one of exec, httpGet, tcpSocket or grpc"},
 			{File: "a.yaml", Line: 18, Object: web, Field: "spec.template.spec.containers[0].readinessProbe.periodSeconds", Msg: "must be 0 or more"},
-			{File: "a.yaml", Line: 19, Object: web, Field: "spec.template.spec.containers[0].livenessProbe", Msg: "only one of exec, httpGet or tcpSocket, not httpGet and tcpSocket"},
+			{File: "a.yaml", Line: 19, Object: web, Field: "spec.template.spec.containers[0].livenessProbe", Msg: "only one of exec, httpGet, tcpSocket or grpc, not httpGet and tcpSocket"},
 			{File: "a.yaml", Line: 20, Object: web, Field: "spec.template.spec.containers[0].livenessProbe.tcpSocket.port", Msg: `no port named "metrics"`},
 			{File: "a.yaml", Line: 21, Object: web, Field: "spec.template.spec.containers[0].livenessProbe.httpGet.path", Msg: "absolute path"},
 			{File: "a.yaml", Line: 21, Object: web, Field: "spec.template.spec.containers[0].livenessProbe.httpGet.port", Msg: "between 1 and 65535"},
@@ -33,11 +33,8 @@ func TestValidateProbes(t *testing.T) {
 			{File: "a.yaml", Line: 24, Object: web, Field: "spec.template.spec.containers[0].startupProbe.exec.command", Msg: "command is required"},
 		},
 	}, {
-		name:  "gRPC probes are refused by name",
-		files: withProbes("        livenessProbe:\n          grpc: {port: 9000}\n"),
-		want: []wantErr{
-			{File: "a.yaml", Line: 18, Object: web, Field: "spec.template.spec.containers[0].livenessProbe.grpc", Msg: "not supported"},
-		},
+		name:  "gRPC probes",
+		files: withProbes("        livenessProbe:\n          grpc: {port: 9000, service: live}\n"),
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

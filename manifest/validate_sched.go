@@ -7,8 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/validate/content"
 )
 
-// scheduling checks the pod spec fields the scheduler reads: tolerations
-// and required node affinity.
+// scheduling checks the pod spec fields the scheduler reads: tolerations,
+// node and pod affinity and topology spread constraints.
 func (c *checker) scheduling(f string, spec *corev1.PodSpec) {
 	for i, t := range spec.Tolerations {
 		tf := f + ".tolerations[" + strconv.Itoa(i) + "]"
@@ -34,6 +34,7 @@ func (c *checker) scheduling(f string, spec *corev1.PodSpec) {
 			c.add(tf+".effect", "must be NoSchedule, PreferNoSchedule or NoExecute (or left out for all)")
 		}
 	}
+	c.affinityAndSpread(f, spec) // see validate_affinity.go
 	a := spec.Affinity
 	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 		return

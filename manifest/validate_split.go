@@ -24,5 +24,6 @@ func ValidateSet(objs []Decoded, objectErrs ErrorList) error {
 	errs := append(ErrorList(nil), objectErrs...)
 	errs = append(errs, validateSet(objs)...)
 	errs = append(errs, validatePodSecurity(objs)...)
+	errs = append(errs, validateEndpointsOwners(objs)...)
 	return sortErrors(errs).errOrNil()
 }

@@ -28,13 +28,19 @@ type Store interface {
 	Mutate(key manifest.Key, fn func(cur manifest.Object) (manifest.Object, error)) error
 	Delete(key manifest.Key, uid types.UID) error
 	Notify(ctx context.Context, kinds ...string) <-chan struct{}
+	// RecordEvent records (or aggregates) an event: image pulls report
+	// Pulling, Pulled, Failed and BackOff.
+	RecordEvent(ev *corev1.Event) error
 }
 
 // Config configures an Agent.
 type Config struct {
-	NodeName  string
-	DataDir   string // agent files live under DataDir: pods/, netns/, cni/
-	PodCIDR   string // this node's /24, e.g. "10.42.0.0/24"
+	NodeName string
+	DataDir  string // agent files live under DataDir: pods/, netns/, cni/
+	// PodCIDR is this node's /24, e.g. "10.42.0.0/24", used when its Node
+	// has no spec.podCIDR yet; a stored spec.podCIDR wins. Empty: Run
+	// waits for the control plane to allocate one (podcidr.go).
+	PodCIDR   string
 	CNIBinDir string // default /usr/lib/cni
 	Client    *containerd.Client
 	Namespace string // containerd namespace, default "tug"
@@ -67,6 +73,10 @@ type Config struct {
 	// ClusterDomain is the cluster domain in pods' search paths; default
 	// cluster.local.
 	ClusterDomain string
+	// Imports, when set, tells whether image archives are being imported:
+	// a container whose image is missing meanwhile waits
+	// (ContainerCreating) instead of pulling it.
+	Imports ImportWaiter
 }
 
 // Agent runs the pods bound to one node. See the package documentation.
@@ -87,6 +97,11 @@ type Agent struct {
 	busy     map[types.UID]bool
 	failures map[types.UID]Failure
 	hooks    map[string]bool // container IDs whose postStart hook runs
+
+	// The pod CIDR Run settled on (podcidr.go); cidrSettled closes then.
+	settleOnce  sync.Once
+	settledCIDR string
+	cidrSettled chan struct{}
 }
 
 // New checks cfg and prepares the agent's directories. It does not touch
@@ -117,9 +132,12 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	network, err := podnet.New(podnet.Config{DataDir: cfg.DataDir, CNIBinDir: cfg.CNIBinDir, PodCIDR: cfg.PodCIDR})
-	if err != nil {
-		return nil, fmt.Errorf("nodeagent: %w", err)
+	var network *podnet.Network // set up by Run when PodCIDR is empty (podcidr.go)
+	if cfg.PodCIDR != "" {
+		var err error
+		if network, err = podnet.New(podnet.Config{DataDir: cfg.DataDir, CNIBinDir: cfg.CNIBinDir, PodCIDR: cfg.PodCIDR}); err != nil {
+			return nil, fmt.Errorf("nodeagent: %w", err)
+		}
 	}
 	podsDir := filepath.Join(cfg.DataDir, "pods")
 	if err := os.MkdirAll(podsDir, 0o755); err != nil {
@@ -136,6 +154,8 @@ func New(cfg Config) (*Agent, error) {
 		busy:     map[types.UID]bool{},
 		failures: map[types.UID]Failure{},
 		hooks:    map[string]bool{},
+
+		cidrSettled: make(chan struct{}),
 	}
 	a.probes = newProber(a.log, a.clock, a.wake, a.execProbe)
 	return a, nil
@@ -149,10 +169,17 @@ const heartbeatPeriod = 10 * time.Second
 func (a *Agent) Run(ctx context.Context) error {
 	ctx = namespaces.WithNamespace(ctx, a.cfg.Namespace)
 	a.host = readHostInfo(ctx, a.cfg)
+	if err := a.resolvePodCIDR(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("nodeagent: node %s: %w", a.cfg.NodeName, err)
+	}
 	if err := a.registerNode(ctx); err != nil {
 		return fmt.Errorf("nodeagent: register node %s: %w", a.cfg.NodeName, err)
 	}
-	podCh := a.cfg.Store.Notify(ctx, manifest.KindPod)
+	a.gcSnapshots(ctx) // the rest of what gone pods left is the first pass's
+	podCh := a.cfg.Store.Notify(ctx, manifest.KindPod, manifest.KindPersistentVolumeClaim, manifest.KindPersistentVolume)
 	cfgCh := a.cfg.Store.Notify(ctx, manifest.KindConfigMap, manifest.KindSecret)
 	a.wg.Add(1)
 	go func() {
@@ -171,9 +198,12 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	configs := true // the first pass also refreshes volumes
 	started, first := a.clock(), true
+	var rs runtimeState
 	for {
 		next, err := a.pass(ctx, configs)
-		if err != nil && ctx.Err() == nil {
+		if retry := a.observed(ctx, &rs, err); retry > 0 {
+			next = retry
+		} else if err != nil && ctx.Err() == nil {
 			a.log.Warn("sync pass failed", "err", err)
 		}
 		if first && err == nil {
@@ -223,8 +253,10 @@ func (a *Agent) wake() {
 func (a *Agent) watchExits(ctx context.Context) {
 	exits := fmt.Sprintf(`topic=="/tasks/exit",namespace==%q`, a.cfg.Namespace)
 	ooms := fmt.Sprintf(`topic=="/tasks/oom",namespace==%q`, a.cfg.Namespace)
+	delay := runtimeRetryInitial
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
+		subscribed := time.Now()
 		evs, errs := a.cfg.Client.Subscribe(sctx, exits, ooms)
 		a.wake()
 	recv:
@@ -236,19 +268,25 @@ func (a *Agent) watchExits(ctx context.Context) {
 				}
 				a.wake()
 			case err := <-errs:
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && time.Since(subscribed) > time.Second {
 					a.log.Warn("containerd event stream ended; reconnecting", "err", err)
 				}
+				a.wake() // the next pass finds out whether containerd is down
 				break recv
 			case <-ctx.Done():
 				break recv
 			}
 		}
 		cancel()
+		// Re-subscribe with back-off while containerd does not answer.
+		if time.Since(subscribed) > runtimeRetryMax {
+			delay = runtimeRetryInitial
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, runtimeRetryMax)
 	}
 }
 
@@ -257,6 +295,11 @@ func (a *Agent) watchExits(ctx context.Context) {
 // latest (0: no deadline).
 func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 	pods, err := a.boundPods()
+	if err != nil {
+		return 0, err
+	}
+	bound := pods
+	pods, held, pvs, err := a.resolveClaims(pods) // see claims.go
 	if err != nil {
 		return 0, err
 	}
@@ -301,6 +344,7 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 		hooks[k] = v
 	}
 	a.mu.Unlock()
+	holdPods(held, obs.containers, busy, failures, now) // see claims.go
 
 	plans := Plan(Input{
 		Pods:       pods,
@@ -340,16 +384,27 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 			Now:        now,
 			Backoff:    a.backoff,
 		}
+		backOff := false
 		if f, ok := failures[pod.UID]; ok {
+			if bf, ok := pullBackOff(f, imageOf(pod, f.Container), now); ok {
+				f, backOff = bf, true
+			}
 			in.Failure = &f
 		}
 		st := PodStatus(in)
 		if equality.Semantic.DeepEqual(st, pod.Status) {
 			continue
 		}
+		if backOff { // once per failed pull: when the status turns ImagePullBackOff
+			c := in.Failure.Container
+			a.event(pod, c, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off pulling image %q", imageOf(pod, c)))
+		}
 		if err := a.writeStatus(pod, st); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.reclaimVolumes(pvs, bound, pods); err != nil {
+		errs = append(errs, err)
 	}
 	return next, errors.Join(errs...)
 }

@@ -20,6 +20,11 @@
 //     pod bound here has (the pod is gone from the store, or it was
 //     replaced) are removed the same way, with the grace period recorded on
 //     the containers.
+//   - The node's pod CIDR is settled before the first pass (podcidr.go):
+//     the stored Node's spec.podCIDR when it has one, else Config.PodCIDR,
+//     else the agent registers its Node without one and waits for the
+//     control plane's allocation (PodCIDR reports it). Host-gw routes to
+//     the other nodes' pod CIDRs are package routes' job.
 //   - The agent registers its Node (create or update with Mutate): capacity
 //     and allocatable, InternalIP, podCIDR, nodeInfo (machine and boot IDs,
 //     system UUID, kernel, OS image, containerd version, architecture) and
@@ -94,11 +99,22 @@
 // seccomp profile (contrib/seccomp) unless seccompProfile says Unconfined:
 // tug is RuntimeDefault by default, stricter than Kubernetes.
 //
+// Pod-level settings (spec.go sandboxOpts): the pod's sysctls go into the
+// OCI spec (linux.sysctl; validation lets only the kubelet's safe set
+// through). hostNetwork pods get no network namespace and no CNI: they
+// share the node's network and UTS namespaces (the node's hostname and
+// /etc/hosts), their podIP is the node's IP (Config.NodeIP) and their
+// ports are the node's; the sandbox is ready once its /etc files are
+// written. hostPID and hostIPC share the node's PID and IPC namespaces
+// (hostIPC also the node's /dev/shm).
+//
 // # Probes
 //
 // Liveness, readiness and startup probes (exec through containerd's
-// task.Exec in the container; httpGet and tcpSocket to the pod IP from the
-// agent's own network namespace, the node's side of the bridge) run on
+// task.Exec in the container; httpGet, tcpSocket and grpc (grpc.health.v1
+// Check, a new plain-text connection per check, as the kubelet) to the pod
+// IP from the agent's own network namespace, the node's side of the
+// bridge) run on
 // goroutines of their own, one per probe per container run, started and
 // stopped by each pass for the running containers (package probe holds the
 // rules and the pure state machine). Their results live in memory, as in
@@ -121,10 +137,21 @@
 // MilliCPUToShares). The pod's QoS class (QOSClass: Guaranteed, Burstable,
 // BestEffort, by the kubelet's rules) is reported in status.qosClass and
 // sets each process's oom_score_adj as the kubelet does (-997, 1000, or
-// 1000 - 1000*request/node memory within 2..999). Containers sit in
-// containerd's default cgroup (/<namespace>/<id>), not in per-pod and
-// per-class parent cgroups. The agent listens to containerd's /tasks/oom
-// events and records the run the OOM killer hit on the container
+// 1000 - 1000*request/node memory within 2..999). Every pod has a cgroup
+// of its own as with the kubelet's cgroupfs driver (cgroups.go; v1 and
+// v2): /tug/pod<uid> for Guaranteed pods, /tug/burstable/pod<uid> and
+// /tug/besteffort/pod<uid> for the others, with the pod-level limits
+// (memory and CPU quota: the sum of the containers' limits when every
+// container sets one; CPU shares from the sum of the requests), written
+// before each container is created; each container's cgroup is
+// <pod cgroup>/<container id> (linux.cgroupsPath, created and removed by
+// runc); when the pod cgroup cannot be made (logged), containers get
+// containerd's default cgroup with their own limits. The pod cgroup is
+// removed with the pod's sandbox, and idle pod cgroups (no process, no
+// container cgroup, older than a minute) of pods not bound here are torn
+// down as leftovers. Containers created before pod cgroups existed keep
+// containerd's default cgroup (/<namespace>/<id>) and are adopted as they
+// are. The agent listens to containerd's /tasks/oom events and records the run the OOM killer hit on the container
 // (tug.dev/oom-killed); that run's termination is reported with reason
 // OOMKilled beside its exit code (137), then as lastState. An OOM kill
 // while the agent is down is reported as Error (137).
@@ -144,12 +171,69 @@
 // a preStop hook, as the kubelet). Containers of a pod that is gone from
 // the store get no preStop hook: its spec is no longer known.
 //
+// # Images
+//
+// A container's image follows its imagePullPolicy (package images). Pulls
+// go through containerd's client with the credentials of the pod's
+// imagePullSecrets (dockerconfigjson and dockercfg Secrets, matched to the
+// registry host as the kubelet does; a missing Secret is reported in a
+// FailedToRetrieveImagePullSecret event and the pull goes on). The
+// kubelet's events are recorded on the pod (Store.RecordEvent): Pulling,
+// then every 10 s a Pulling event with the bytes fetched so far, Pulled
+// ("Successfully pulled image X in 1.2s ..." or "already present"),
+// Failed (the registry's error) and BackOff. A failed pull is retried with
+// the kubelet's image back-off, 10 s doubling to 5 min (a change of a
+// ConfigMap or Secret retries at once); the container is Waiting with
+// ErrImagePull right after the failure and ImagePullBackOff ("Back-off
+// pulling image X: ErrImagePull: <error>") from the next pass 2 s later.
+// Never with a missing image is ErrImageNeverPull. With Config.Imports, a
+// container whose image is missing while archives are being imported
+// waits (ContainerCreating, retried every second) instead of pulling;
+// pods whose images are present start meanwhile.
+//
+// # Container runtime down
+//
+// A pass whose containerd calls fail plans nothing, so nothing is stopped
+// or removed; the agent logs it once, writes the node's Ready condition
+// False at once (ContainerRuntimeNotReady, "container runtime is down:
+// ...") and retries with back-off (500 ms doubling to 10 s; the event
+// stream is re-subscribed with the same back-off). The first pass that
+// reaches containerd again writes Ready True and adopts what runs: the
+// shims kept the containers running, so nothing restarts.
+//
+// # Clean-up at start
+//
+// Run removes, before its first pass, the active snapshots named like a
+// tug container whose container and pod are gone. The first pass then
+// removes the rest of what pods that should not exist (gone from the store
+// or not bound here) left: containers and tasks labelled with this node,
+// network namespaces, CNI results and host-local allocations (CNI DEL,
+// then by hand: Debian's plugins speak CNI 1.0.0, without 1.1's GC, see
+// package podnet), pod directories. Addresses and namespaces of pods that
+// should exist are kept.
+//
 // # Files
 //
 //	<DataDir>/pods/<ns>_<pod>_<uid>/<container>/<restartCount>.log[.N] see Logs
 //	<DataDir>/pods/<ns>_<pod>_<uid>/.etc/{hosts,resolv.conf,hostname} bind-mounted into every container
 //	<DataDir>/pods/<ns>_<pod>_<uid>/.volumes/<volume>/               see package volume
 //	<DataDir>/netns/<uid>, <DataDir>/cni/...                        see package podnet
+//	<DataDir>/storage/pvc-<uid>_<ns>_<claim>/                       local-path volumes (mode 0777)
+//
+// # Persistent volumes
+//
+// A pod's persistentVolumeClaim volumes are resolved at the start of every
+// pass into the hostPath of the PersistentVolume each claim is bound to
+// (volume.ResolveClaims; a local volume's path must exist, a local-path
+// directory is created with mode 0777); readOnly claims mount read-only. A
+// pod whose claim is missing or not Bound yet is held: no action runs for
+// it, so it never starts before its claims are Bound (ContainerCreating,
+// reason FailedMount, until then). Released volumes of this node whose
+// directory lies under <DataDir>/storage are reclaimed here once no pod on
+// the node uses them: Delete removes the directory and then the
+// PersistentVolume, Recycle empties the directory and makes the volume
+// Available again. Nothing outside <DataDir>/storage is ever removed, and
+// links there are not followed.
 //
 // # Logs
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -17,9 +18,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/plugin"
-	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tug-dev/tug/manifest"
-	"github.com/tug-dev/tug/nodeagent/images"
 	"github.com/tug-dev/tug/nodeagent/logdriver"
 	"github.com/tug-dev/tug/nodeagent/podenv"
 	"github.com/tug-dev/tug/nodeagent/volume"
@@ -109,9 +108,20 @@ func (a *Agent) setupSandbox(ctx context.Context, pod *corev1.Pod) error {
 	if err := a.setupVolumes(pod); err != nil {
 		return err
 	}
-	_, ip, err := a.net.Setup(ctx, pod.UID)
-	if err != nil {
-		return err
+	a.ensurePodCgroup(pod)
+	ip, hosts, hostname := a.cfg.NodeIP, []byte(nil), a.host.Hostname
+	var err error
+	if pod.Spec.HostNetwork {
+		// The node's network: no namespace, no CNI; the node's hosts file
+		// and hostname, as the kubelet.
+		if hosts, err = os.ReadFile("/etc/hosts"); err != nil {
+			return fmt.Errorf("read host /etc/hosts: %w", err)
+		}
+	} else {
+		if _, ip, err = a.net.Setup(ctx, pod.UID); err != nil {
+			return err
+		}
+		hosts, hostname = hostsFile(ip, pod.Name), pod.Name
 	}
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
@@ -126,9 +136,9 @@ func (a *Agent) setupSandbox(ctx context.Context, pod *corev1.Pod) error {
 	}
 	f := a.etcFiles(pod)
 	files := []volume.File{
-		{Path: filepath.Base(f.Hosts), Data: hostsFile(ip, pod.Name), Mode: 0o644},
+		{Path: filepath.Base(f.Hosts), Data: hosts, Mode: 0o644},
 		{Path: filepath.Base(f.ResolvConf), Data: resolv, Mode: 0o644},
-		{Path: filepath.Base(f.Hostname), Data: []byte(pod.Name + "\n"), Mode: 0o644},
+		{Path: filepath.Base(f.Hostname), Data: []byte(hostname + "\n"), Mode: 0o644},
 	}
 	if _, err := volume.Sync(filepath.Dir(f.Hosts), files); err != nil {
 		return fmt.Errorf("write /etc files: %w", err)
@@ -171,6 +181,11 @@ func (a *Agent) syncVolumes(pod *corev1.Pod) error {
 func (a *Agent) teardownSandbox(ctx context.Context, p PodPlan) error {
 	if err := a.net.Teardown(ctx, p.UID); err != nil {
 		return err
+	}
+	for _, cg := range podCgroupPaths(p.UID) {
+		if err := hostCgroups().remove(cg); err != nil {
+			return err
+		}
 	}
 	for _, dir := range a.podDirsOf(p.UID) {
 		if err := volume.Teardown(dir); err != nil {
@@ -272,14 +287,13 @@ func (a *Agent) newTask(ctx context.Context, cont containerd.Container, logPath 
 func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container) (containerd.Container, error) {
 	name := spec.Name
 	id := ContainerID(pod.UID, name)
-	nsPath := a.net.NetNSPath(pod.UID)
-	ip, ok := a.net.Ready(pod.UID)
+	ip, ok := a.sandboxIP(pod)
 	if !ok {
 		return nil, fmt.Errorf("container %q: %w", name, errNoSandbox)
 	}
-	img, err := images.Ensure(ctx, a.cfg.Client, spec.Image, spec.ImagePullPolicy, a.log)
+	img, err := a.ensureImage(ctx, pod, spec)
 	if err != nil {
-		return nil, &actionError{container: name, reason: "ErrImagePull", err: fmt.Errorf("container %q: image %q: %w", name, spec.Image, err)}
+		return nil, err
 	}
 	imgSpec, err := img.Spec(ctx)
 	if err != nil {
@@ -294,7 +308,7 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 	if err != nil {
 		return nil, err
 	}
-	env, err := podenv.Env(pod, spec, src, podenv.Runtime{PodIP: ip, HostIP: a.cfg.NodeIP})
+	env, err := podenv.Env(pod, spec, src, podenv.Runtime{PodIP: ip, HostIP: a.cfg.NodeIP, Allocatable: hostAllocatable(a.host)})
 	if err != nil {
 		return nil, &actionError{container: name, reason: "CreateContainerConfigError", err: err}
 	}
@@ -317,10 +331,9 @@ func (a *Agent) createContainer(ctx context.Context, pod *corev1.Pod, spec *core
 		oci.WithImageConfig(img),
 		oci.WithProcessArgs(args...),
 		oci.WithEnv(podenv.Strings(env)),
-		oci.WithHostname(pod.Name),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath}),
 		oci.WithMounts(mounts),
 	}
+	specOpts = append(specOpts, sandboxOpts(pod, a.net.NetNSPath(pod.UID), a.containerCgroup(pod, id))...)
 	if spec.WorkingDir != "" {
 		specOpts = append(specOpts, oci.WithProcessCwd(spec.WorkingDir))
 	}
@@ -409,6 +422,7 @@ func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name stri
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("container %q: delete exited task: %w", name, err)
 	}
+	a.ensurePodCgroup(pod) // gone after a reboot, say
 	task, err = a.newTask(ctx, cont, a.logPath(pod, name, restarts))
 	if err != nil {
 		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: %w", name, err)}
@@ -554,4 +568,36 @@ func (a *Agent) removeContainers(ctx context.Context, ids []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sandboxIP returns the pod's IP once its sandbox is set up: the node's IP
+// for a hostNetwork pod whose /etc files are written.
+func (a *Agent) sandboxIP(pod *corev1.Pod) (string, bool) {
+	if pod.Spec.HostNetwork {
+		_, err := os.Stat(a.etcFiles(pod).Hostname)
+		return a.cfg.NodeIP, err == nil
+	}
+	return a.net.Ready(pod.UID)
+}
+
+// ensurePodCgroup creates the pod's cgroup with its limits (cgroups.go)
+// and reports whether it could.
+func (a *Agent) ensurePodCgroup(pod *corev1.Pod) bool {
+	cg := hostCgroups()
+	if err := cg.ensure(podCgroupPath(pod.UID, QOSClass(pod)), podLimits(pod)); err != nil {
+		a.log.Warn("pod cgroup not set up; its containers get containerd's default cgroup", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		return false
+	}
+	return cg.enabled
+}
+
+// containerCgroup makes sure the pod's cgroup is there and returns the
+// cgroup of container id of pod below it; empty (containerd's default
+// cgroup, where the container's own limits still apply) when the node has
+// no writable cgroup mount or the pod cgroup could not be made.
+func (a *Agent) containerCgroup(pod *corev1.Pod, id string) string {
+	if !a.ensurePodCgroup(pod) {
+		return ""
+	}
+	return path.Join(podCgroupPath(pod.UID, QOSClass(pod)), id)
 }

@@ -71,7 +71,7 @@ func (a *Agent) postStart(ctx context.Context, pod *corev1.Pod, spec *corev1.Con
 		return nil
 	}
 	id := ContainerID(pod.UID, spec.Name)
-	ip, _ := a.net.Ready(pod.UID)
+	ip, _ := a.sandboxIP(pod)
 	a.mu.Lock()
 	a.hooks[id] = true
 	a.mu.Unlock()
@@ -111,7 +111,7 @@ func (a *Agent) preStop(ctx context.Context, pod *corev1.Pod, id string, grace t
 		return grace
 	}
 	start := time.Now()
-	ip, _ := a.net.Ready(pod.UID)
+	ip, _ := a.sandboxIP(pod)
 	hctx, cancel := context.WithTimeout(ctx, grace)
 	err = a.runHook(hctx, hookPreStop, id, spec, spec.Lifecycle.PreStop, ip)
 	cancel()

@@ -14,7 +14,7 @@ import (
 type observation struct {
 	containers []Container
 	sandboxes  map[types.UID]string // pod UID → pod IP
-	leftovers  []types.UID          // UIDs with a netns, CNI state or pod dir
+	leftovers  []types.UID          // UIDs with a netns, CNI state, pod dir or idle pod cgroup
 }
 
 // observe lists tug's containers and their tasks (two containerd calls) and
@@ -26,11 +26,11 @@ func (a *Agent) observe(ctx context.Context, pods []*corev1.Pod) (observation, e
 	recs, err := a.cfg.Client.ContainerService().List(ctx,
 		fmt.Sprintf("labels.%q,labels.%q==%q", LabelPodUID, LabelNode, a.cfg.NodeName))
 	if err != nil {
-		return obs, fmt.Errorf("list containers: %w", err)
+		return obs, runtimeErr(fmt.Errorf("list containers: %w", err))
 	}
 	resp, err := a.cfg.Client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
 	if err != nil {
-		return obs, fmt.Errorf("list tasks: %w", err)
+		return obs, runtimeErr(fmt.Errorf("list tasks: %w", err))
 	}
 	tasks := make(map[string]*tasktypes.Process, len(resp.Tasks))
 	for _, t := range resp.Tasks {
@@ -63,10 +63,11 @@ func (a *Agent) observe(ctx context.Context, pods []*corev1.Pod) (observation, e
 		return obs, fmt.Errorf("list pod directories: %w", err)
 	}
 	obs.leftovers = append(leftovers, dirs...)
+	obs.leftovers = append(obs.leftovers, hostCgroups().idlePods(a.clock(), idlePodCgroupAge)...)
 
 	obs.sandboxes = map[types.UID]string{}
 	for _, p := range pods {
-		if ip, ok := a.net.Ready(p.UID); ok {
+		if ip, ok := a.sandboxIP(p); ok {
 			obs.sandboxes[p.UID] = ip
 		}
 	}

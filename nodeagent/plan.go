@@ -70,8 +70,16 @@ type Failure struct {
 }
 
 // retryDelay is how long after a failure the pod is tried again: 1 s,
-// doubling per attempt, at most 30 s.
+// doubling per attempt, at most 30 s; for a failed image pull the
+// kubelet's image back-off (10 s doubling to 5 min, see pullRetryDelay);
+// 1 s while the image waits for an archive import.
 func (f Failure) retryDelay() time.Duration {
+	switch {
+	case f.Reason == reasonErrImagePull:
+		return pullRetryDelay(f.Attempts)
+	case f.Reason == reasonWaitingForImport && f.Container != "":
+		return importRetryDelay
+	}
 	d := time.Second
 	for i := 1; i < f.Attempts && d < 30*time.Second; i++ {
 		d *= 2

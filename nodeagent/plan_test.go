@@ -211,8 +211,14 @@ func TestPlan(t *testing.T) {
 		{
 			name: "a recent failure delays the retry",
 			in: Input{Pods: []*corev1.Pod{testPod("a")}, Now: now,
-				Failures: map[types.UID]Failure{"a": {Reason: "ErrImagePull", At: now.Add(-time.Second), Attempts: 2}}},
+				Failures: map[types.UID]Failure{"a": {Reason: "RunContainerError", At: now.Add(-time.Second), Attempts: 2}}},
 			want: []PodPlan{{UID: "a", RequeueAfter: time.Second}},
+		},
+		{
+			name: "a failed image pull backs off 10 s doubling",
+			in: Input{Pods: []*corev1.Pod{testPod("a")}, Now: now,
+				Failures: map[types.UID]Failure{"a": {Reason: "ErrImagePull", Container: "app", At: now.Add(-time.Second), Attempts: 2}}},
+			want: []PodPlan{{UID: "a", RequeueAfter: 19 * time.Second}},
 		},
 		{
 			name: "a config change retries at once",

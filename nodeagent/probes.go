@@ -165,6 +165,15 @@ func (p *prober) check(pr *corev1.Probe, spec *corev1.Container, containerID, po
 			}
 			return probe.TCP(ctx, host, port)
 		}
+	case pr.GRPC != nil:
+		g := pr.GRPC
+		service := ""
+		if g.Service != nil {
+			service = *g.Service
+		}
+		return func(ctx context.Context) (probe.Result, string) {
+			return probe.GRPC(ctx, podIP, int(g.Port), service)
+		}
 	}
 	return func(context.Context) (probe.Result, string) {
 		return probe.Unknown, "" // refused by validation: never reached

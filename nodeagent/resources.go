@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // QOSClass is the kubelet's quality-of-service class of pod (GetPodQOS):
@@ -55,4 +56,15 @@ func oomScoreAdj(qos corev1.PodQOSClass, c *corev1.Container, memoryCapacity int
 	}
 	adj := 1000 - (1000*req)/memoryCapacity
 	return int(min(max(adj, 2), 999))
+}
+
+// hostAllocatable is the node's allocatable CPU, memory and storage (as
+// registered: the whole host), to which a resourceFieldRef to a limit the
+// container does not set resolves.
+func hostAllocatable(h hostInfo) corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewQuantity(int64(h.CPUs), resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(h.MemoryBytes, resource.BinarySI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(h.StorageBytes, resource.BinarySI),
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent/podenv"
 	"github.com/tug-dev/tug/nodeagent/volume"
 	corev1 "k8s.io/api/core/v1"
@@ -164,3 +165,65 @@ func hostsFile(podIP, hostname string) []byte {
 }
 
 var errNoSandbox = errors.New("pod network is not set up")
+
+// sandboxOpts place a container in its pod: the pod's network namespace
+// (nsPath) and hostname, or with hostNetwork the host's network and UTS
+// namespaces (the hostname is the node's, as in Kubernetes); the host's
+// PID namespace for hostPID; the host's IPC namespace and /dev/shm for
+// hostIPC; the pod's sysctls (validation let only the safe set through);
+// and the container's cgroup (cgroupPath, below the pod's cgroup; empty:
+// containerd's default).
+func sandboxOpts(pod *corev1.Pod, nsPath, cgroupPath string) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	if pod.Spec.HostNetwork {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace))
+	} else {
+		opts = append(opts, oci.WithHostname(pod.Name),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath}))
+	}
+	if pod.Spec.HostPID {
+		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
+	if pod.Spec.HostIPC {
+		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace), withHostShm)
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
+		sysctls := make(map[string]string, len(sc.Sysctls))
+		for _, s := range sc.Sysctls {
+			sysctls[manifest.NormalizeSysctl(s.Name)] = s.Value
+		}
+		opts = append(opts, withSysctls(sysctls))
+	}
+	if cgroupPath != "" {
+		opts = append(opts, oci.WithCgroup(cgroupPath))
+	}
+	return opts
+}
+
+// withHostShm replaces the container's own /dev/shm by the node's, as
+// containerd's CRI does for hostIPC.
+func withHostShm(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+	for i, m := range s.Mounts {
+		if m.Destination == "/dev/shm" {
+			s.Mounts[i] = specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "rw"}}
+			return nil
+		}
+	}
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "rw"}})
+	return nil
+}
+
+func withSysctls(sysctls map[string]string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		for k, v := range sysctls {
+			s.Linux.Sysctl[k] = v
+		}
+		return nil
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tug-dev/tug/api"
+	"github.com/tug-dev/tug/health"
 	"github.com/tug-dev/tug/manifest"
 )
 
@@ -69,6 +70,9 @@ func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
 			line("", "  %s", e)
 		}
 	}
+	if h := st.Health; h != nil {
+		healthLines(h, line)
+	}
 	if s := st.Sync; s != nil {
 		switch {
 		case s.LastFetch.IsZero():
@@ -92,6 +96,72 @@ func PrintStatus(w io.Writer, st *api.Status, now time.Time) error {
 	}
 	line("Objects:", "%s", counts(st.Objects, manifest.Kinds()))
 	line("Pods:", "%s", counts(st.Pods, []string{"Running", "Pending", "Succeeded", "Failed", "Unknown"}))
+	return tw.Flush()
+}
+
+// maxHealthLines is how many unhealthy objects PrintStatus names.
+const maxHealthLines = 10
+
+// healthLines writes the roll-up: "Healthy (12 objects)", or one line per
+// unhealthy object, worst first: "Degraded — Deployment shop/web:
+// ProgressDeadlineExceeded: <message>".
+func healthLines(h *api.Health, line func(label, format string, args ...any)) {
+	total := 0
+	for _, n := range h.Counts {
+		total += n
+	}
+	if len(h.Unhealthy) == 0 {
+		line("Health:", "%s (%d %s)", h.Status, total, plural(total, "object", "objects"))
+		return
+	}
+	label := "Health:"
+	for i, r := range h.Unhealthy {
+		if i == maxHealthLines {
+			line("", "+ %d more not healthy (tug status --objects)", len(h.Unhealthy)-i)
+			break
+		}
+		line(label, "%s", HealthLine(r))
+		label = ""
+	}
+}
+
+// HealthLine renders one object's health: "Progressing — Deployment
+// shop/web: FailedCreate: pods "web-abc-" is forbidden: ...".
+func HealthLine(r health.Result) string {
+	name := r.Name
+	if r.Namespace != "" {
+		name = r.Namespace + "/" + name
+	}
+	s := fmt.Sprintf("%s — %s %s", r.Status, r.Kind, name)
+	for _, part := range []string{r.Reason, r.Message} {
+		if part != "" {
+			s += ": " + part
+		}
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// PrintHealth writes every object's health as a table: KIND NAMESPACE NAME
+// HEALTH REASON MESSAGE (tug status --objects).
+func PrintHealth(w io.Writer, objs []health.Result, opts Options) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
+	if !opts.NoHeaders {
+		fmt.Fprintln(tw, "KIND\tNAMESPACE\tNAME\tHEALTH\tREASON\tMESSAGE")
+	}
+	for _, r := range objs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(r.Kind), cell(orNone(r.Namespace)), cell(r.Name), cell(string(r.Status)),
+			cell(orNone(r.Reason)), cell(orNone(r.Message)))
+	}
 	return tw.Flush()
 }
 

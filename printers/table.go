@@ -103,8 +103,24 @@ func tableFor(kind string) ([]metav1.TableColumnDefinition, rowFunc, error) {
 		return statefulSetColumns(), statefulSetRow, nil
 	case manifest.KindEndpoints:
 		return endpointsColumns(), endpointsRow, nil
+	case manifest.KindEndpointSlice:
+		return endpointSliceColumns(), endpointSliceRow, nil
+	case manifest.KindResourceQuota:
+		return resourceQuotaColumns(), resourceQuotaRow, nil
+	case manifest.KindLimitRange:
+		return limitRangeColumns(), limitRangeRow, nil
 	case manifest.KindEvent:
 		return eventColumns(), eventRow, nil
+	case manifest.KindNetworkPolicy:
+		return networkPolicyColumns(), networkPolicyRow, nil
+	case manifest.KindPodDisruptionBudget:
+		return pdbColumns(), pdbRow, nil
+	case manifest.KindPersistentVolume:
+		return persistentVolumeColumns(), persistentVolumeRow, nil
+	case manifest.KindPersistentVolumeClaim:
+		return persistentVolumeClaimColumns(), persistentVolumeClaimRow, nil
+	case manifest.KindStorageClass:
+		return storageClassColumns(), storageClassRow, nil
 	}
 	return nil, nil, fmt.Errorf("no table for kind %q: %w", kind, manifest.ErrUnknownKind)
 }

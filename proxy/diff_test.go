@@ -171,11 +171,11 @@ func TestTrackerAffinity(t *testing.T) {
 		{
 			name: "add", eps: eps("10.42.0.1"),
 			want: Change{
-				AddChains: []Chain{dnatChain(1, false), aff1},
+				AddChains: []Chain{rememberChain(10800), dnatChain(1, false), aff1},
 				AddElems: []SetElems{
 					{MapServiceIPs, []Elem{svcIP("aff_0")}},
 					{MapEndpoints, []Elem{cep(0, "10.42.0.1")}},
-					{SetAffinitySlots, []Elem{{Slot: 0}}},
+					{SetAffinitySlots, []Elem{{Slot: 0, Goto: "affto_10800"}}},
 					{SetClusterIPs, []Elem{{Addr: a("10.43.0.5")}}},
 					{SetHairpin, []Elem{hair("10.42.0.1")}},
 				},
@@ -213,6 +213,79 @@ func TestTrackerAffinity(t *testing.T) {
 		got := tr.Diff(Render(serviceCIDR, []*corev1.Service{sticky}, s.eps))
 		if diff := cmp.Diff(s.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 			t.Fatalf("step %q: Change mismatch (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// TestTrackerAffinityTimeout: ports with the same affinity timeout share
+// one remember chain, added with the first and deleted with the last; a
+// changed timeout replaces the port (new slot, other chain).
+func TestTrackerAffinityTimeout(t *testing.T) {
+	sticky := func(name, ip string, timeout int32) *corev1.Service {
+		s := service("d", name, "ClusterIP", ip, port("", "", 80, 8080, 0))
+		s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		if timeout != 0 {
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: &timeout}}
+		}
+		return s
+	}
+	type view struct {
+		AddChains, DelChains []string
+		Slots                []string // affinity-slots elements added (+) and deleted (-)
+	}
+	names := func(cs []Chain) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	viewOf := func(c Change) view {
+		v := view{AddChains: names(c.AddChains), DelChains: names(c.DelChains)}
+		for _, se := range c.DelElems {
+			if se.Set == SetAffinitySlots {
+				for _, e := range se.Elems {
+					v.Slots = append(v.Slots, "-"+e.text(SetAffinitySlots))
+				}
+			}
+		}
+		for _, se := range c.AddElems {
+			if se.Set == SetAffinitySlots {
+				for _, e := range se.Elems {
+					v.Slots = append(v.Slots, "+"+e.text(SetAffinitySlots))
+				}
+			}
+		}
+		return v
+	}
+	steps := []struct {
+		name     string
+		services []*corev1.Service
+		want     view
+	}{
+		{"two ports, one 60 s chain", []*corev1.Service{sticky("a", "10.43.0.5", 60), sticky("b", "10.43.0.6", 60)}, view{
+			AddChains: []string{"affto_60", "dnat_1", "aff_0", "aff_1"},
+			Slots:     []string{"+0x7e570000 : jump affto_60", "+0x7e570001 : jump affto_60"},
+		}},
+		{"b's timeout changes: replaced", []*corev1.Service{sticky("a", "10.43.0.5", 60), sticky("b", "10.43.0.6", 30)}, view{
+			AddChains: []string{"affto_30", "aff_2"},
+			DelChains: []string{"aff_1"},
+			Slots:     []string{"-0x7e570001 : jump affto_60", "+0x7e570002 : jump affto_30"},
+		}},
+		{"a gone: its chain too", []*corev1.Service{sticky("b", "10.43.0.6", 30)}, view{
+			DelChains: []string{"aff_0", "affto_60"},
+			Slots:     []string{"-0x7e570000 : jump affto_60"},
+		}},
+	}
+	tr := NewTracker()
+	for _, s := range steps {
+		var eps []*corev1.Endpoints
+		for _, svc := range s.services {
+			eps = append(eps, endpoints("d", svc.Name, subset([]string{"10.42.0.1"}, epPort("", "", 8080))))
+		}
+		got := viewOf(tr.Diff(Render(serviceCIDR, s.services, eps)))
+		if d := cmp.Diff(s.want, got); d != "" {
+			t.Errorf("step %q (-want +got):\n%s", s.name, d)
 		}
 	}
 }

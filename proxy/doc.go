@@ -40,10 +40,12 @@
 //	  ct mark set 0x7e57<slot>; dnat ip to ip saddr . ct mark map @affinity;
 //	  goto (np)dnat_<N>
 //	reject:     tcp reset, else icmp port-unreachable
-//	nat-postrouting (srcnat): remember affinity (ct mark @affinity-slots
-//	  update @affinity { ip saddr . ct mark : ip daddr . th dport }, 3 h);
+//	nat-postrouting (srcnat): remember affinity (ct mark vmap
+//	  @affinity-slots → jump affto_<seconds>);
 //	  masquerade marked packets (NodePort) and hairpin ones
 //	  (ip saddr . ip daddr @hairpin)
+//	affto_<seconds> (one per distinct affinity timeout, shared):
+//	  update @affinity { ip saddr . ct mark timeout <seconds>s : ip daddr . th dport }
 //
 // The endpoint maps are indexed by the service's address, protocol and port
 // plus a slot 0…N-1 that numgen picks, so one endpoint change is one
@@ -75,6 +77,48 @@
 // (lnpdnat_<N>, afflnp_<slot>) DNAT like npdnat_<N> and affnp_<slot> but set
 // no MasqueradeMark, so the endpoint sees the client's own address.
 //
-// Not done yet: sessionAffinityConfig (the timeout is Kubernetes' default),
-// IPv6, network policy.
+// sessionAffinityConfig.clientIP.timeoutSeconds (default 10800) is each
+// remembered client's element timeout, set by the remember chain of the
+// port's timeout; ports with one timeout share its chain.
+//
+// Network policy (netpol*.go): CompilePolicies (pure) turns
+// NetworkPolicies, Pods and Namespaces into Ruleset.Policy: sets of pod
+// addresses, one per distinct selector (pods-<hash>: the policy's own
+// podSelector in its namespace, or a peer's namespaceSelector and
+// podSelector), named-port sets (port-<proto>-<name>: pod address .
+// protocol . number, so a named port resolves per destination pod), the
+// isolation sets of this node's pods and two chains of allow rules, the
+// union of all policies. A policy rule becomes one nft rule per peer and
+// port; an ipBlock is a prefix match plus one != match per except; endPort
+// is a range. The policy tracker (in memory, like Tracker) diffs sets
+// element by element, so a pod's label or address change is a few element
+// additions and deletions in one batch (≤ 500 per message); the chains are
+// rewritten (flush and refill, same batch) only when the rules change:
+//
+//	policy-forward (filter hook forward, priority filter: after the service
+//	  DNAT, so egress to a service is checked against the endpoint pod):
+//	  ct state established,related accept
+//	  ip saddr @egress-isolated jump policy-egress
+//	  ip daddr @ingress-isolated jump policy-ingress
+//	policy-egress:  ip saddr @<targets> ip daddr @<peers> … return; drop
+//	policy-ingress: ip daddr @<targets> ip saddr @<peers> … accept; drop
+//
+// Pods on one node talk across the Linux bridge tug0 at layer 2, which the
+// ip family's hooks do not see. tug uses br_netfilter rather than a
+// bridge-family table of its own: with net.bridge.bridge-nf-call-iptables=1
+// (per network namespace since Linux 5.3) bridged IPv4 frames traverse the
+// ip hooks, so one chain with conntrack (needed for "established") covers
+// bridged, routed and DNATed traffic alike, and same-node service replies
+// are un-NATed as they must be anyway. Run sets the sysctl in tugd's
+// namespace when Config.BridgeNetfilter is set (tugd sets it) and logs an
+// error when br_netfilter is missing; TestNetworkPolicyTruthTable shows a
+// bridged connection passing a deny with the sysctl at 0 and dropped at 1.
+// Traffic from the node itself (probes) and to it is not filtered.
+//
+// Run watches Pods, Namespaces and NetworkPolicies apart from Services and
+// Endpoints: a change of the former recompiles only the policy part, of the
+// latter re-renders only the service part; with no NetworkPolicy at all,
+// pods are not even listed.
+//
+// Not done yet: IPv6 (ipBlock refuses IPv6 CIDRs).
 package proxy

@@ -19,8 +19,9 @@ const (
 	MapEndpoints = "endpoints"
 	// MapNodePortEndpoints: inet_proto . inet_service . mark (index) : ipv4_addr . inet_service
 	MapNodePortEndpoints = "nodeport-endpoints"
-	// SetAffinitySlots: mark; the conntrack marks AffinityTag|slot that
-	// sessionAffinity ClientIP ports give their connections.
+	// SetAffinitySlots: mark : verdict; the conntrack marks AffinityTag|slot
+	// that sessionAffinity ClientIP ports give their connections, each to
+	// the remember chain (affto_<seconds>) of its port's timeout.
 	SetAffinitySlots = "affinity-slots"
 	// MapAffinity (dynamic, timeout): ipv4_addr (client) . mark (slot) : ipv4_addr . inet_service
 	MapAffinity   = "affinity"
@@ -32,8 +33,9 @@ const (
 	// and nat-postrouting masquerades.
 	MasqueradeMark = 0x4000
 	// AffinityTimeout is how long a ClientIP affinity lasts after the
-	// client's last new connection (Kubernetes' default; the field that
-	// changes it is not supported yet).
+	// client's last new connection unless the Service's
+	// sessionAffinityConfig.clientIP.timeoutSeconds says otherwise
+	// (Kubernetes' default); also the affinity map's default timeout.
 	AffinityTimeout = 10800 * time.Second
 	// AffinityTag marks the conntrack entries of affinity connections:
 	// ct mark = AffinityTag | slot.
@@ -75,6 +77,16 @@ type Chain struct {
 	Sticky   bool
 	Slot     uint32
 	Local    bool // node port chain of an externalTrafficPolicy Local port: no masquerade
+	// Timeout (seconds) makes this a remember chain, affto_<Timeout>,
+	// shared by the affinity ports with that timeout: nat-postrouting jumps
+	// there through the affinity-slots map, and it updates the affinity
+	// map with that element timeout.
+	Timeout uint32
+}
+
+// rememberChain is the remember chain for affinity timeout secs.
+func rememberChain(secs uint32) Chain {
+	return Chain{Name: "affto_" + strconv.FormatUint(uint64(secs), 10), Timeout: secs}
 }
 
 func dnatChain(n int, nodePort bool) Chain {
@@ -173,7 +185,7 @@ type Tracker struct {
 	ports    []ServicePort // applied, in Ruleset order
 	clusters map[netip.Addr]int
 	hairpins map[netip.Addr]int
-	dnats    map[Chain]int     // service ports going to each DNAT chain
+	dnats    map[Chain]int     // service ports going to each DNAT chain (and remember chain)
 	slots    map[string]uint32 // affinity port → slot
 	free     []uint32
 	next     uint32
@@ -248,7 +260,8 @@ func boolCmp(a, b bool) int {
 
 func portEqual(a, b ServicePort) bool {
 	return a.Namespace == b.Namespace && a.Name == b.Name && a.Protocol == b.Protocol && a.ClusterIP == b.ClusterIP && a.Port == b.Port &&
-		a.NodePort == b.NodePort && a.Affinity == b.Affinity && a.Local == b.Local && slices.Equal(a.Endpoints, b.Endpoints)
+		a.NodePort == b.NodePort && a.Affinity == b.Affinity && a.AffinityTimeout == b.AffinityTimeout && a.Local == b.Local &&
+		slices.Equal(a.Endpoints, b.Endpoints)
 }
 
 // verdict is where a port's traffic goes: its sticky chain, the DNAT
@@ -305,7 +318,9 @@ func (b *changeBuilder) port(p ServicePort, d int) {
 		t.slots[p.String()] = slot
 	}
 	if p.Affinity {
-		b.op(SetAffinitySlots, d, Elem{Slot: t.slots[p.String()]})
+		remember := rememberChain(p.timeout())
+		b.op(SetAffinitySlots, d, Elem{Slot: t.slots[p.String()], Goto: remember.Name})
+		b.dnat(remember, d)
 		for _, c := range b.stickyChains(p) {
 			if d > 0 {
 				b.c.AddChains = append(b.c.AddChains, c)
@@ -364,7 +379,8 @@ func (b *changeBuilder) endpoints(p ServicePort, from int, d int) {
 }
 
 func (b *changeBuilder) update(o, n ServicePort) {
-	if o.ClusterIP != n.ClusterIP || o.Protocol != n.Protocol || o.Port != n.Port || o.NodePort != n.NodePort || o.Affinity != n.Affinity || o.Local != n.Local {
+	if o.ClusterIP != n.ClusterIP || o.Protocol != n.Protocol || o.Port != n.Port || o.NodePort != n.NodePort || o.Affinity != n.Affinity || o.Local != n.Local ||
+		o.AffinityTimeout != n.AffinityTimeout {
 		b.port(o, -1)
 		b.port(n, +1)
 		return
@@ -475,7 +491,7 @@ func (e Elem) text(set string) string {
 	case MapNodePortEndpoints:
 		return fmt.Sprintf("%s . %d . 0x%08x : %s . %d", e.Proto, e.Port, e.Index, e.Endpoint.Addr, e.Endpoint.Port)
 	case SetAffinitySlots:
-		return fmt.Sprintf("0x%08x", AffinityTag|e.Slot)
+		return fmt.Sprintf("0x%08x : jump %s", AffinityTag|e.Slot, e.Goto)
 	case SetClusterIPs:
 		return e.Addr.String()
 	case SetHairpin:
@@ -500,7 +516,7 @@ func (r *Ruleset) Text() string {
 		MapNodePorts:         "inet_proto . inet_service : verdict",
 		MapEndpoints:         "ipv4_addr . inet_proto . inet_service . mark : ipv4_addr . inet_service",
 		MapNodePortEndpoints: "inet_proto . inet_service . mark : ipv4_addr . inet_service",
-		SetAffinitySlots:     "mark",
+		SetAffinitySlots:     "mark : verdict",
 		MapAffinity:          "ipv4_addr . mark : ipv4_addr . inet_service",
 		SetClusterIPs:        "ipv4_addr",
 		SetHairpin:           "ipv4_addr . ipv4_addr",
@@ -527,7 +543,7 @@ func (r *Ruleset) Text() string {
 	w("\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump %s\n\t}", ChainServices)
 	w("\tchain nat-output {\n\t\ttype nat hook output priority dstnat; policy accept;\n\t\tjump %s\n\t}", ChainServices)
 	w("\tchain nat-postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;")
-	w("\t\tct mark @%s update @%s { ip saddr . ct mark : ip daddr . th dport }", SetAffinitySlots, MapAffinity)
+	w("\t\tct mark vmap @%s", SetAffinitySlots)
 	w("\t\tmeta mark & 0x%08x == 0x%08x masquerade", MasqueradeMark, MasqueradeMark)
 	w("\t\tip saddr . ip daddr @%s masquerade\n\t}", SetHairpin)
 	w("\tchain %s {", ChainServices)
@@ -545,6 +561,9 @@ func (r *Ruleset) Text() string {
 		}
 		w("\t}")
 	}
+	if r != nil && r.Policy != nil {
+		b.WriteString(r.Policy.Text())
+	}
 	w("}")
 	return b.String()
 }
@@ -553,6 +572,8 @@ func (c Chain) ruleText() string {
 	var rules []string
 	mark := fmt.Sprintf("meta mark set meta mark | 0x%08x", MasqueradeMark)
 	switch {
+	case c.Timeout > 0:
+		rules = append(rules, fmt.Sprintf("update @%s { ip saddr . ct mark timeout %ds : ip daddr . th dport }", MapAffinity, c.Timeout))
 	case c.Sticky:
 		if c.NodePort && !c.Local {
 			rules = append(rules, mark)

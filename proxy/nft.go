@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -75,6 +76,9 @@ type Applier struct {
 
 	table *nftables.Table
 	sets  map[string]*nftables.Set
+
+	policy *policyTracker           // network policy part; reset with tracker
+	psets  map[string]*nftables.Set // network policy sets by name
 }
 
 // NewApplier returns an Applier that opens its connection with dial, and
@@ -102,7 +106,7 @@ func NewApplier(dial func() (*nftables.Conn, error), log *slog.Logger) *Applier 
 			MapNodePortEndpoints: {Table: t, Name: MapNodePortEndpoints, IsMap: true, Concatenation: true,
 				KeyType:  nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeMark),
 				DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)},
-			SetAffinitySlots: {Table: t, Name: SetAffinitySlots, KeyType: nftables.TypeMark},
+			SetAffinitySlots: {Table: t, Name: SetAffinitySlots, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict},
 			MapAffinity: {Table: t, Name: MapAffinity, IsMap: true, Concatenation: true, Dynamic: true, HasTimeout: true, Timeout: AffinityTimeout,
 				KeyType:  nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeMark),
 				DataType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)},
@@ -134,8 +138,12 @@ func (a *Applier) Apply(rs *Ruleset) error {
 			a.log.Info("rebuilt nftables table", "table", "ip "+TableName, "servicePorts", len(rs.Ports))
 		}
 	} else {
-		if ch := a.tracker.Diff(rs); !ch.Empty() {
-			if err = a.change(ch); err == nil && ch.ForgetAffinity {
+		ch, pch := a.tracker.Diff(rs), a.policy.Diff(rs.Policy)
+		if !ch.Empty() || !pch.Empty() {
+			if err = a.queuePolicy(pch); err == nil {
+				err = a.change(ch)
+			}
+			if err == nil && ch.ForgetAffinity {
 				err = a.forgetAffinity()
 			}
 		}
@@ -201,6 +209,9 @@ func (a *Applier) rebuild(t *Tracker, rs *Ruleset) error {
 	if err := a.queue(t.Diff(rs)); err != nil {
 		return err
 	}
+	if err := a.policyRebuild(rs.Policy); err != nil {
+		return err
+	}
 	a.skeleton(rs.ServiceCIDR)
 	return c.Flush()
 }
@@ -251,6 +262,8 @@ func (a *Applier) elems(se SetElems, op func(*nftables.Set, []nftables.SetElemen
 			switch {
 			case se.Set == MapEndpoints || se.Set == MapNodePortEndpoints:
 				out[i].Val = concat(addr4(e.Endpoint.Addr), portBytes(e.Endpoint.Port))
+			case se.Set == SetAffinitySlots: // jump: the remember chain returns to nat-postrouting
+				out[i].VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Goto}
 			case set.IsMap:
 				out[i].VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.Goto}
 			}
@@ -302,6 +315,10 @@ func portBytes(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
 func (a *Applier) addChain(d Chain) {
 	c, t := a.conn, a.table
 	chain := c.AddChain(&nftables.Chain{Name: d.Name, Table: t})
+	if d.Timeout > 0 {
+		a.rememberRule(chain, d.Timeout)
+		return
+	}
 	if d.Sticky {
 		a.stickyRules(chain, d)
 		return
@@ -365,21 +382,29 @@ func markForMasquerade() []expr.Any {
 	}
 }
 
-// rememberRules queues the nat-postrouting rule that remembers (or
-// refreshes) the endpoint of every new connection to an affinity port. It
-// runs before masquerading, so ip saddr is still the client, and after
-// DNAT, so ip daddr . th dport is the endpoint.
+// rememberRules queues the nat-postrouting rule that sends every new
+// connection to an affinity port (by its ct mark) to the remember chain of
+// the port's timeout. It runs before masquerading, so ip saddr is still
+// the client, and after DNAT, so ip daddr . th dport is the endpoint.
 func (a *Applier) rememberRules(post *nftables.Chain) {
-	slots, aff := a.sets[SetAffinitySlots], a.sets[MapAffinity]
+	slots := a.sets[SetAffinitySlots]
 	a.conn.AddRule(&nftables.Rule{Table: a.table, Chain: post, Exprs: []expr.Any{
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Lookup{SourceRegister: 1, SetName: slots.Name, SetID: slots.ID},
+		&expr.Lookup{SourceRegister: 1, SetName: slots.Name, SetID: slots.ID, IsDestRegSet: true, DestRegister: 0},
+	}})
+}
+
+// rememberRule queues a remember chain's rule: remember (or refresh) the
+// client's endpoint for secs seconds.
+func (a *Applier) rememberRule(chain *nftables.Chain, secs uint32) {
+	aff := a.sets[MapAffinity]
+	a.conn.AddRule(&nftables.Rule{Table: a.table, Chain: chain, Exprs: []expr.Any{
 		&expr.Payload{DestRegister: 8, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 9},
 		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Payload{DestRegister: 11, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Dynset{SrcRegKey: 8, SrcRegData: 10, SetName: aff.Name, SetID: aff.ID,
-			Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: AffinityTimeout},
+			Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: time.Duration(secs) * time.Second},
 	}})
 }
 

@@ -372,6 +372,25 @@ func TestNFTablesIntegration(t *testing.T) {
 		}
 		n.apply([]*corev1.Service{web, idle}, nil)
 	})
+	t.Run("sessionAffinityConfig timeout", func(t *testing.T) {
+		n := n.on(t)
+		brief := service("default", "brief", "ClusterIP", "10.43.0.21", port("", "", 80, 8080, 0))
+		brief.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		brief.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(1))}}
+		n.apply([]*corev1.Service{brief}, []*corev1.Endpoints{endpoints("default", "brief", subset([]string{podAddr(0), podAddr(1)}, epPort("", "", 8080)))})
+		if _, _, err := ask(n.client, "10.43.0.21:80"); err != nil {
+			t.Fatal(err)
+		}
+		out := n.run(n.node, "nft", "list", "map", "ip", TableName, MapAffinity)
+		if !strings.Contains(out, clientAddr+" . 0x7e57") || !strings.Contains(out, "timeout 1s") {
+			t.Errorf("no remembered client with a 1 s timeout in:\n%s", out)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if out := n.run(n.node, "nft", "list", "map", "ip", TableName, MapAffinity); strings.Contains(out, clientAddr) {
+			t.Errorf("the client is still remembered after its 1 s timeout:\n%s", out)
+		}
+		n.apply([]*corev1.Service{web, idle}, nil)
+	})
 	t.Run("deleting the service", func(t *testing.T) {
 		n := n.on(t)
 		n.apply([]*corev1.Service{idle}, nil)

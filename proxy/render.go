@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -62,8 +63,11 @@ type ServicePort struct {
 	Port      uint16
 	NodePort  uint16 // 0 when none
 	// Affinity is sessionAffinity ClientIP: a client keeps its endpoint
-	// for AffinityTimeout after its last new connection.
+	// for AffinityTimeout seconds after its last new connection.
 	Affinity bool
+	// AffinityTimeout is sessionAffinityConfig.clientIP.timeoutSeconds;
+	// 0 is the default, AffinityTimeout (10800 s).
+	AffinityTimeout uint32
 	// Endpoints are the ready backends, sorted; none means reject.
 	Endpoints []Endpoint
 	// Local is the node port half of an externalTrafficPolicy Local port
@@ -104,6 +108,8 @@ func comparePorts(a, b *ServicePort) int {
 type Ruleset struct {
 	ServiceCIDR netip.Prefix
 	Ports       []ServicePort // sorted by comparePorts, no two equal
+	// Policy is the network policy part (CompilePolicies); nil is none.
+	Policy *PolicyRules
 }
 
 // Render computes the Ruleset for services and their endpoints (matched by
@@ -140,59 +146,83 @@ func RenderNode(serviceCIDR netip.Prefix, node string, services []*corev1.Servic
 		if i > 0 && byName(services[i-1], svc) == 0 {
 			continue // the same Service twice
 		}
-		switch svc.Spec.Type {
-		case corev1.ServiceTypeExternalName:
-			continue
-		}
-		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
-			continue
-		}
-		clusterIP, _ := netip.ParseAddr(svc.Spec.ClusterIP)
-		if clusterIP.IsValid() && !clusterIP.Is4() {
-			clusterIP = netip.Addr{}
-		}
-		nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
-		first := len(rs.Ports)
-		ep := eps[nsName{svc.Namespace, svc.Name}]
-		for _, sp := range svc.Spec.Ports {
-			proto, ok := protocolOf(sp.Protocol)
-			if !ok || sp.Port <= 0 || sp.Port > 65535 {
-				continue
-			}
-			p := ServicePort{
-				Namespace: svc.Namespace,
-				Name:      svc.Name,
-				Protocol:  proto,
-				ClusterIP: clusterIP,
-				Port:      uint16(sp.Port),
-				Endpoints: endpointsFor(ep, sp.Name, proto, nil),
-				Affinity:  svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP,
-			}
-			if nodePorts && sp.NodePort > 0 && sp.NodePort <= 65535 {
-				p.NodePort = uint16(sp.NodePort)
-			}
-			if p.NodePort != 0 && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
-				local := p
-				local.ClusterIP, local.Local = netip.Addr{}, true
-				local.Endpoints = endpointsFor(ep, sp.Name, proto, func(a corev1.EndpointAddress) bool {
-					return node != "" && a.NodeName != nil && *a.NodeName == node
-				})
-				rs.Ports = append(rs.Ports, local)
-				p.NodePort = 0
-			}
-			if !p.ClusterIP.IsValid() && p.NodePort == 0 {
-				continue
-			}
-			rs.Ports = append(rs.Ports, p)
-		}
-		// A service's own ports: sorted, the first of duplicates kept.
-		own := rs.Ports[first:]
-		if !slices.IsSortedFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) }) {
-			slices.SortStableFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) })
-		}
-		rs.Ports = append(rs.Ports[:first], slices.CompactFunc(own, func(a, b ServicePort) bool { return comparePorts(&a, &b) == 0 })...)
+		rs.Ports = appendServicePorts(rs.Ports, svc, eps[nsName{svc.Namespace, svc.Name}], node)
 	}
 	return rs
+}
+
+// affinityTimeout is a ClientIP Service's affinity timeout in seconds.
+func affinityTimeout(svc *corev1.Service) uint32 {
+	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		if t := *c.ClientIP.TimeoutSeconds; t > 0 && t <= 86400 {
+			return uint32(t)
+		}
+	}
+	return uint32(AffinityTimeout / time.Second)
+}
+
+// timeout is p's affinity timeout in seconds (the default when unset).
+func (p ServicePort) timeout() uint32 {
+	if p.AffinityTimeout == 0 {
+		return uint32(AffinityTimeout / time.Second)
+	}
+	return p.AffinityTimeout
+}
+
+// appendServicePorts appends svc's ports, rendered with its endpoints ep
+// (nil: none) on node, to ports: sorted, the first of duplicates kept.
+// Headless and ExternalName services add none. It is pure.
+func appendServicePorts(ports []ServicePort, svc *corev1.Service, ep *corev1.Endpoints, node string) []ServicePort {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return ports
+	}
+	clusterIP, _ := netip.ParseAddr(svc.Spec.ClusterIP)
+	if clusterIP.IsValid() && !clusterIP.Is4() {
+		clusterIP = netip.Addr{}
+	}
+	nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+	first := len(ports)
+	for _, sp := range svc.Spec.Ports {
+		proto, ok := protocolOf(sp.Protocol)
+		if !ok || sp.Port <= 0 || sp.Port > 65535 {
+			continue
+		}
+		p := ServicePort{
+			Namespace: svc.Namespace,
+			Name:      svc.Name,
+			Protocol:  proto,
+			ClusterIP: clusterIP,
+			Port:      uint16(sp.Port),
+			Endpoints: endpointsFor(ep, sp.Name, proto, nil),
+			Affinity:  svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP,
+		}
+		if p.Affinity {
+			p.AffinityTimeout = affinityTimeout(svc)
+		}
+		if nodePorts && sp.NodePort > 0 && sp.NodePort <= 65535 {
+			p.NodePort = uint16(sp.NodePort)
+		}
+		if p.NodePort != 0 && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+			local := p
+			local.ClusterIP, local.Local = netip.Addr{}, true
+			local.Endpoints = endpointsFor(ep, sp.Name, proto, func(a corev1.EndpointAddress) bool {
+				return node != "" && a.NodeName != nil && *a.NodeName == node
+			})
+			ports = append(ports, local)
+			p.NodePort = 0
+		}
+		if !p.ClusterIP.IsValid() && p.NodePort == 0 {
+			continue
+		}
+		ports = append(ports, p)
+	}
+	// A service's own ports: sorted, the first of duplicates kept.
+	own := ports[first:]
+	if !slices.IsSortedFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) }) {
+		slices.SortStableFunc(own, func(a, b ServicePort) int { return comparePorts(&a, &b) })
+	}
+	ports = append(ports[:first], slices.CompactFunc(own, func(a, b ServicePort) bool { return comparePorts(&a, &b) == 0 })...)
+	return ports
 }
 
 // endpointsFor returns the ready addresses of e serving the port named

@@ -103,12 +103,28 @@ func TestRenderGolden(t *testing.T) {
 		},
 		{
 			name: "affinity",
+			// sticky: the default timeout; brief and brief2 share a
+			// 60 s remember chain.
 			services: []*corev1.Service{func() *corev1.Service {
 				s := service("default", "sticky", "NodePort", "10.43.0.20", port("", "", 80, 8080, 30090))
 				s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
 				return s
+			}(), func() *corev1.Service {
+				s := service("default", "brief", "ClusterIP", "10.43.0.21", port("", "", 80, 8080, 0))
+				s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+				s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}
+				return s
+			}(), func() *corev1.Service {
+				s := service("default", "brief2", "ClusterIP", "10.43.0.22", port("", "", 80, 8080, 0))
+				s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+				s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}
+				return s
 			}()},
-			endpoints: []*corev1.Endpoints{endpoints("default", "sticky", subset([]string{"10.42.0.11", "10.42.0.12"}, epPort("", "", 8080)))},
+			endpoints: []*corev1.Endpoints{
+				endpoints("default", "sticky", subset([]string{"10.42.0.11", "10.42.0.12"}, epPort("", "", 8080))),
+				endpoints("default", "brief", subset([]string{"10.42.0.13"}, epPort("", "", 8080))),
+				endpoints("default", "brief2", subset([]string{"10.42.0.14"}, epPort("", "", 8080))),
+			},
 		},
 		{
 			// externalTrafficPolicy Local on node n1: the node ports go to

@@ -65,10 +65,86 @@
 // A Node committed to Git is merged, not replaced (planGitNodes): Git owns
 // the labels, annotations, taints and spec.unschedulable it commits (what
 // it set is recorded in manifest.AnnotationGitNode), the node agent owns the
-// status and pod CIDR, the lifecycle controller its not-ready/unreachable
-// taints. Removing the Node from Git removes only what Git set. A committed
+// status, the lifecycle controller its not-ready/unreachable taints. A
+// Node's pod CIDR is set once and never changed: by its agent when
+// configured with one, else by the pod CIDR allocator in Plan (podcidr.go:
+// the lowest free /24 of Config.ClusterCIDR, 10.42.0.0/16, freed when the
+// Node object goes). Removing the Node from Git removes only what Git set. A committed
 // Node whose node has not registered is stored without status (not
 // schedulable, no DaemonSet pods) and completed when the agent registers.
+//
+// Endpoints and EndpointSlices (endpoints.go, endpointslice.go): a
+// Service with a selector gets one Endpoints (ready and not-ready pods) and
+// EndpointSlices (discovery.k8s.io/v1, IPv4, at most 100 endpoints each,
+// terminating pods included with their ready/serving/terminating
+// conditions; labels kubernetes.io/service-name and
+// endpointslice.kubernetes.io/managed-by: tug.dev). A Service without a
+// selector uses the Endpoints committed beside it (tug.dev/source set),
+// which the reconciler never rewrites or deletes and mirrors into
+// EndpointSlices, as Kubernetes' mirroring controller does.
+//
+// Admission (admission.go, quota.go): the pods a pass creates get the
+// defaults of their namespace's LimitRanges filled in, are checked against
+// their min/max/maxLimitRequestRatio, then against the namespace's
+// ResourceQuotas, before they are scheduled; a refused pod is not created
+// and its owner gets a FailedCreate Warning event with Kubernetes' message
+// (a ReplicaSet also a ReplicaFailure condition). Quota status (hard, used)
+// is kept current. A commit holding more objects than a quota allows
+// (services, configmaps, count/deployments.apps, ...) is rejected by
+// PlanRevision, naming the quota.
+//
+// Scheduling (scheduler*.go): FitScheduler runs kube-scheduler's default
+// filters in its plugin order, counting each node under the first it fails
+// — readiness, cordon, taints, node affinity, host ports, resource fit
+// (cpu, memory, ephemeral-storage, pod count), topologySpreadConstraints
+// with DoNotSchedule (maxSkew, minDomains, nodeAffinityPolicy,
+// nodeTaintsPolicy, matchLabelKeys), required pod affinity and
+// anti-affinity by topologyKey (namespaces, namespaceSelector; placed pods'
+// anti-affinity against the incoming pod too) — then scores with its
+// default weights: least allocated and balanced allocation, preferred node
+// affinity, PreferNoSchedule taints, topology spreading (ScheduleAnyway
+// constraints, or the pods of one controller across nodes) and preferred
+// pod (anti-)affinity. A pod no node fits stays Pending with
+// PodScheduled=False/Unschedulable and a FailedScheduling Warning event
+// ("0/3 nodes are available: 1 node(s) had untolerated taint {k: v}, 2
+// Insufficient cpu.", reasons counted per node and sorted as kube-scheduler
+// does), recorded when the condition changes; every pass retries it, so it
+// is bound as soon as the cluster changes. A bound pod gets a Scheduled
+// Normal event. Events are planned in Writes.Events and stored by the loop
+// in the background (at most 1,000 queued, as client-go's broadcaster;
+// FlushEvents waits for them).
+//
+// PodDisruptionBudgets (pdb.go) get their status (expectedPods,
+// desiredHealthy, currentHealthy, disruptionsAllowed, DisruptionAllowed
+// condition) computed as Kubernetes' disruption controller does. A node
+// cordoned through Git (spec.unschedulable) is drained (drain.go) through
+// the eviction API's rules: its pods, DaemonSet pods excepted, are evicted
+// and replaced elsewhere, a pod covered by a budget only while the budget
+// allows a disruption (spent one eviction at a time, re-evaluated each pass
+// as replacements become ready); Evicted and EvictionBlocked events name the
+// budget. NoExecute taints evict through the lifecycle controller, which
+// does not consult budgets, as in Kubernetes.
+//
+// Storage (volume.go, volume_statefulset.go, scheduler_volume.go) works as
+// Kubernetes' PV controller with k3s' local-path provisioner: a built-in
+// StorageClass local-path (default, WaitForFirstConsumer, reclaim Delete,
+// provisioner tug.dev/local-path) exists unless Git commits one of that
+// name; claims bind to the smallest fitting Available volume (class,
+// capacity, access modes, selector, claimRef/volumeName), or, for a
+// local-path claim once a pod using it is scheduled, to a new volume
+// pvc-<claim uid>: a hostPath under Options.StorageDir
+// (<data-dir>/storage) with node affinity to that node. Phases follow
+// Kubernetes (PV Available/Bound/Released/Failed, claim Pending/Bound/Lost);
+// Delete and Recycle are carried out by the node agent for volumes under
+// the storage directory, and a volume elsewhere with those policies is
+// Failed. The scheduler's volume filter keeps a pod Pending while a claim
+// is missing or unbound in an Immediate class, and restricts it to the
+// nodes its volumes' node affinity admits. StatefulSet volumeClaimTemplates
+// give each ordinal a claim <template>-<set>-<ordinal>, kept on scale-down
+// and removal unless persistentVolumeClaimRetentionPolicy says Delete.
+// PlanRevision never prunes the storage objects tug made (the built-in
+// class, provisioned volumes, StatefulSet claims) and keeps the bindings
+// it made on committed volumes and claims.
 //
 // When Git removes a namespace, everything still stored in it goes
 // (namespace.go): the controllers no longer see its objects, which are

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tug-dev/tug/manifest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -20,16 +21,30 @@ import (
 // name through the pod's container ports; a pod without that port is left
 // out of that port's subset). Pods with the same resolved ports share a
 // subset. An Endpoints object is written only when it changes, and deleted
-// with its Service. Services without a selector are left alone.
+// with its Service or its selector. Endpoints committed to Git (tug.dev/source
+// set) are left alone: those serve a Service without a selector, and are
+// mirrored into EndpointSlices.
+//
+// The Service's EndpointSlices are planned from the same pods (see
+// endpointslice.go).
 func planEndpoints(w *Writes, ix *index, ids IDs) {
 	services := map[string]*corev1.Service{}
 	for _, svc := range ix.snap.Services {
 		services[svc.Namespace+"/"+svc.Name] = svc
 	}
 	existing := map[string]*corev1.Endpoints{}
+	slices := map[string][]sliceContent{}
 	for _, ep := range ix.snap.Endpoints {
 		key := ep.Namespace + "/" + ep.Name
-		if services[key] == nil {
+		if committed(ep) {
+			if svc := services[key]; svc != nil && len(svc.Spec.Selector) == 0 {
+				slices[key] = mirrorContents(ep)
+			}
+			continue
+		}
+		if svc := services[key]; svc == nil || len(svc.Spec.Selector) == 0 {
+			// The Service is gone, or lost its selector: what tug computed
+			// for it no longer holds.
 			w.Deletes = append(w.Deletes, ep)
 			continue
 		}
@@ -57,6 +72,11 @@ func planEndpoints(w *Writes, ix *index, ids IDs) {
 			}
 		}
 		subsets := EndpointSubsets(svc, candidates)
+		sc := serviceSliceContents(svc, candidates)
+		if len(sc) == 0 {
+			sc = []sliceContent{{}} // a placeholder, as Kubernetes keeps one
+		}
+		slices[svc.Namespace+"/"+svc.Name] = sc
 		old := existing[svc.Namespace+"/"+svc.Name]
 		if old != nil && subsetsEqual(old.Subsets, subsets) && maps.Equal(old.Labels, svc.Labels) {
 			continue
@@ -71,6 +91,13 @@ func planEndpoints(w *Writes, ix *index, ids IDs) {
 		ep.Subsets = subsets
 		w.put(ep)
 	}
+	planEndpointSlices(w, ix, ids, slices)
+}
+
+// committed reports whether o was committed to Git rather than written by tug.
+func committed(o manifest.Object) bool {
+	_, ok := o.GetAnnotations()[manifest.SourceAnnotation]
+	return ok
 }
 
 // EndpointSubsets computes the subsets of a Service's Endpoints from the

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -126,7 +127,11 @@ func TestPlanEndpointsWritesOnlyChanges(t *testing.T) {
 	// The Service gone, its Endpoints go.
 	s.Services = nil
 	w = Plan(s, t0, ids, FitScheduler{})
-	if len(w.Deletes) != 1 || w.Deletes[0].GetName() != "web" {
-		t.Errorf("deletes %v; want the endpoints", w.Deletes)
+	var gone []string
+	for _, d := range w.Deletes {
+		gone = append(gone, manifest.KeyOf(d).String())
+	}
+	if want := []string{"Endpoints/default/web", "EndpointSlice/default/" + s.EndpointSlices[0].Name}; !cmp.Equal(gone, want) {
+		t.Errorf("deletes %v; want %v", gone, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -29,6 +33,12 @@ type Config struct {
 	// handling (see Options); zero takes the defaults (10 s, 30 s).
 	NodeGracePeriod          time.Duration
 	DefaultTolerationSeconds int64
+	// ClusterCIDR is the pod address range each Node gets a /24 of in
+	// spec.podCIDR; default DefaultClusterCIDR (10.42.0.0/16).
+	ClusterCIDR netip.Prefix
+	// StorageDir is the local-path provisioner's directory on the nodes
+	// (<data-dir>/storage); default DefaultStorageDir.
+	StorageDir string
 }
 
 // Reconciler applies revisions and runs the control loop.
@@ -39,8 +49,11 @@ type Reconciler struct {
 	clock func() time.Time
 	ids   IDs
 	opts  Options
+	// events stores the events passes plan, in the background (events.go).
+	events *eventRecorder
 
-	mu sync.Mutex // serializes revision applies with each other
+	mu     sync.Mutex // serializes revision applies with each other
+	passMu sync.Mutex // held by a control-loop pass
 }
 
 // New returns a Reconciler.
@@ -57,8 +70,14 @@ func New(cfg Config) *Reconciler {
 	if cfg.IDs == nil {
 		cfg.IDs = randomIDs{}
 	}
-	return &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs,
-		opts: Options{NodeGracePeriod: cfg.NodeGracePeriod, DefaultTolerationSeconds: cfg.DefaultTolerationSeconds}.withDefaults()}
+	if !cfg.ClusterCIDR.IsValid() {
+		cfg.ClusterCIDR = DefaultClusterCIDR
+	}
+	r := &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs,
+		opts: Options{NodeGracePeriod: cfg.NodeGracePeriod, DefaultTolerationSeconds: cfg.DefaultTolerationSeconds,
+			ClusterCIDR: cfg.ClusterCIDR, StorageDir: cfg.StorageDir}.withDefaults()}
+	r.events = newEventRecorder(cfg.Store, cfg.Logger, &r.passMu)
+	return r
 }
 
 type randomIDs struct{}
@@ -146,6 +165,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.ensureBuiltins(); err != nil {
 		return err
 	}
+	defer r.FlushEvents() // the store outlives Run: let queued events land
 	wake := r.store.Notify(ctx, watchedKinds()...)
 	backoff := 10 * time.Millisecond
 	timer := time.NewTimer(0)
@@ -186,19 +206,31 @@ func (r *Reconciler) pass() (time.Duration, error) {
 
 // passWrites is pass, returning what it committed.
 func (r *Reconciler) passWrites() (Writes, error) {
+	r.passMu.Lock() // queued events are stored between passes (events.go)
+	defer r.passMu.Unlock()
 	snap, err := r.snapshot()
 	if err != nil {
 		return Writes{}, err
 	}
 	w := PlanOptions(snap, r.clock(), r.ids, r.sched, r.opts)
+	if !w.Empty() {
+		if _, err := r.store.Apply(w.Puts, w.Deletes, nil); err != nil {
+			return Writes{}, fmt.Errorf("commit %d writes, %d deletes: %w", len(w.Puts), len(w.Deletes), err)
+		}
+	}
+	r.recordEvents(w.Events)
 	if w.Empty() {
 		return w, nil
 	}
-	if _, err := r.store.Apply(w.Puts, w.Deletes, nil); err != nil {
-		return Writes{}, fmt.Errorf("commit %d writes, %d deletes: %w", len(w.Puts), len(w.Deletes), err)
-	}
 	r.log.Debug("reconciled", "writes", len(w.Puts), "deletes", len(w.Deletes))
 	return w, nil
+}
+
+// recordEvents stores the events a pass planned, in the background (see
+// eventRecorder; FlushEvents waits for them). An event that cannot be
+// stored is logged and dropped: events are advisory.
+func (r *Reconciler) recordEvents(evs []*corev1.Event) {
+	r.events.add(evs)
 }
 
 func (r *Reconciler) snapshot() (Snapshot, error) {
@@ -230,6 +262,23 @@ func (r *Reconciler) snapshot() (Snapshot, error) {
 	list(manifest.KindCronJob, func(o manifest.Object) { s.CronJobs = append(s.CronJobs, o.(*batchv1.CronJob)) })
 	list(manifest.KindDaemonSet, func(o manifest.Object) { s.DaemonSets = append(s.DaemonSets, o.(*appsv1.DaemonSet)) })
 	list(manifest.KindStatefulSet, func(o manifest.Object) { s.StatefulSets = append(s.StatefulSets, o.(*appsv1.StatefulSet)) })
+	list(manifest.KindPersistentVolume, func(o manifest.Object) {
+		s.PersistentVolumes = append(s.PersistentVolumes, o.(*corev1.PersistentVolume))
+	})
+	list(manifest.KindPersistentVolumeClaim, func(o manifest.Object) {
+		s.PersistentVolumeClaims = append(s.PersistentVolumeClaims, o.(*corev1.PersistentVolumeClaim))
+	})
+	list(manifest.KindStorageClass, func(o manifest.Object) { s.StorageClasses = append(s.StorageClasses, o.(*storagev1.StorageClass)) })
+	list(manifest.KindEndpointSlice, func(o manifest.Object) {
+		s.EndpointSlices = append(s.EndpointSlices, o.(*discoveryv1.EndpointSlice))
+	})
+	list(manifest.KindResourceQuota, func(o manifest.Object) {
+		s.ResourceQuotas = append(s.ResourceQuotas, o.(*corev1.ResourceQuota))
+	})
+	list(manifest.KindLimitRange, func(o manifest.Object) { s.LimitRanges = append(s.LimitRanges, o.(*corev1.LimitRange)) })
+	list(manifest.KindPodDisruptionBudget, func(o manifest.Object) {
+		s.PodDisruptionBudgets = append(s.PodDisruptionBudgets, o.(*policyv1.PodDisruptionBudget))
+	})
 	return s, err
 }
 
@@ -245,7 +294,10 @@ func (r *Reconciler) ensureBuiltins() error {
 	for _, ns := range existing {
 		have[ns.GetName()] = true
 	}
-	var puts []manifest.Object
+	puts, err := r.builtinStorageClass() // see volume.go
+	if err != nil {
+		return err
+	}
 	for _, name := range BuiltinNamespaces {
 		if have[name] {
 			continue

@@ -39,6 +39,7 @@ func removeNamespaces(s Snapshot) (Snapshot, []manifest.Object) {
 	s.CronJobs = keepLive(s.CronJobs, live, &gone)
 	s.DaemonSets = keepLive(s.DaemonSets, live, &gone)
 	s.StatefulSets = keepLive(s.StatefulSets, live, &gone)
+	s.PersistentVolumeClaims = keepLive(s.PersistentVolumeClaims, live, &gone)
 	var pods []*corev1.Pod
 	for _, p := range s.Pods {
 		if !live[p.Namespace] && p.Spec.NodeName == "" {

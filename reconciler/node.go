@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -34,6 +35,15 @@ type Options struct {
 	// unreachable NoExecute taints, as Kubernetes' DefaultTolerationSeconds
 	// admission plugin does (300 s there).
 	DefaultTolerationSeconds int64
+	// ClusterCIDR is the pod address range nodes get their spec.podCIDR
+	// from (see podcidr.go); zero: pod CIDRs are not allocated.
+	ClusterCIDR netip.Prefix
+	// NodeCIDRMaskSize is the prefix length of each node's block; default
+	// DefaultNodeCIDRMaskSize (24).
+	NodeCIDRMaskSize int
+	// StorageDir is where the local-path provisioner puts volumes on the
+	// node (<data-dir>/storage); default DefaultStorageDir.
+	StorageDir string
 }
 
 func (o Options) withDefaults() Options {
@@ -42,6 +52,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DefaultTolerationSeconds <= 0 {
 		o.DefaultTolerationSeconds = DefaultTolerationSeconds
+	}
+	if o.StorageDir == "" {
+		o.StorageDir = DefaultStorageDir
 	}
 	return o
 }

@@ -8,6 +8,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -27,6 +30,19 @@ type Snapshot struct {
 	CronJobs     []*batchv1.CronJob
 	DaemonSets   []*appsv1.DaemonSet
 	StatefulSets []*appsv1.StatefulSet
+	// Storage (volume.go).
+	PersistentVolumes      []*corev1.PersistentVolume
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	StorageClasses         []*storagev1.StorageClass
+	// EndpointSlices are those tug wrote (see endpointslice.go).
+	EndpointSlices []*discoveryv1.EndpointSlice
+	// ResourceQuotas and LimitRanges are committed to namespaces and
+	// enforced when pods are created (admission.go).
+	ResourceQuotas []*corev1.ResourceQuota
+	LimitRanges    []*corev1.LimitRange
+	// PodDisruptionBudgets gate drains; the reconciler keeps their status
+	// (pdb.go, drain.go).
+	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
 }
 
 // IDs hands out the random parts of new objects, so planning stays a pure
@@ -43,6 +59,9 @@ type Writes struct {
 	Deletes []manifest.Object // by UID
 	// RequeueAfter asks for another pass after this long even if nothing changes.
 	RequeueAfter time.Duration
+	// Events are recorded after the writes commit (Store.RecordEvent); they
+	// do not make a pass non-empty.
+	Events []*corev1.Event
 
 	pos map[types.UID]int // index in Puts by UID
 }
@@ -81,6 +100,8 @@ func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Optio
 
 	// Node lifecycle first: evicted pods are replaced in this same pass.
 	planNodes(&w, ix, now, opts)
+	planPodCIDRs(&w, ix, opts) // see podcidr.go
+	drainNodes(&w, ix, now)    // cordoned nodes, through PodDisruptionBudgets: drain.go
 
 	// CronJobs own Jobs, Jobs own pods. Jobs created above are planned too.
 	for _, cj := range s.CronJobs {
@@ -110,11 +131,14 @@ func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Optio
 		planReplicaSet(&w, rs, ix, now, ids)
 	}
 	collectGarbage(&w, ix, now)
+	admitNewPods(&w, ix, now) // LimitRanges and ResourceQuotas: see admission.go
 	for _, p := range ix.newPods {
 		admitPod(p, opts.DefaultTolerationSeconds)
 	}
 	schedule(&w, ix, sched, now)
+	planVolumes(&w, ix, now, ids, opts) // see volume.go
 	planEndpoints(&w, ix, ids)
+	planDisruptionBudgets(&w, ix, now) // see pdb.go
 	sweepNamespaces(&w, s, gone, now)
 	return w
 }
@@ -132,6 +156,7 @@ type index struct {
 	updated    map[types.UID]manifest.Object // latest planned version of an existing object
 	configMaps map[string]map[string]*corev1.ConfigMap
 	secrets    map[string]map[string]*corev1.Secret
+	vol        *volumeIndex // claims, volumes and classes; see volumes()
 }
 
 func newIndex(s Snapshot) *index {

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -125,6 +126,24 @@ func applyWrites(s Snapshot, w Writes) Snapshot {
 		seen[ep.UID] = true
 		out.Endpoints = append(out.Endpoints, ep)
 	}
+	out.LimitRanges = s.LimitRanges
+	for _, q := range s.ResourceQuotas {
+		if o, ok := put[q.UID]; ok {
+			q = o.(*corev1.ResourceQuota)
+		}
+		seen[q.UID] = true
+		out.ResourceQuotas = append(out.ResourceQuotas, q)
+	}
+	for _, es := range s.EndpointSlices {
+		if del[es.UID] {
+			continue
+		}
+		if o, ok := put[es.UID]; ok {
+			es = o.(*discoveryv1.EndpointSlice)
+		}
+		seen[es.UID] = true
+		out.EndpointSlices = append(out.EndpointSlices, es)
+	}
 	for _, d := range s.Deployments {
 		if o, ok := put[d.UID]; ok {
 			d = o.(*appsv1.Deployment)
@@ -207,6 +226,10 @@ func applyWrites(s Snapshot, w Writes) Snapshot {
 			o = o.DeepCopy()
 			o.ResourceVersion = "1"
 			out.Endpoints = append(out.Endpoints, o)
+		case *discoveryv1.EndpointSlice:
+			o = o.DeepCopy()
+			o.ResourceVersion = "1"
+			out.EndpointSlices = append(out.EndpointSlices, o)
 		}
 	}
 	return out

@@ -53,6 +53,7 @@ func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 	var p RevisionPlan
 	desiredNodes, desired := splitNodes(desired)
 	storedNodes, stored := splitNodes(stored)
+	stored = gitStorage(stored) // see volume.go
 	cur := make(map[manifest.Key]manifest.Object, len(stored))
 	for _, o := range stored {
 		cur[manifest.KeyOf(o)] = o
@@ -61,6 +62,7 @@ func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 	for i, d := range desired {
 		desired[i] = manifest.DeepCopy(d)
 	}
+	keepBindings(desired, cur) // see volume.go
 	if errs := prepareRevision(sha, desired, stored, cur); len(errs) > 0 {
 		return RevisionPlan{Errors: errs}
 	}
@@ -94,7 +96,7 @@ func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 	}
 	for _, o := range stored {
 		key := manifest.KeyOf(o)
-		if want[key] || isBuiltin(key) {
+		if want[key] || isBuiltin(key) || computedEndpoints(o) {
 			continue
 		}
 		p.Deletes = append(p.Deletes, o)
@@ -156,6 +158,14 @@ func copyStatus(dst, src manifest.Object) {
 	_ = json.Unmarshal([]byte(`{"status":`+string(m.Status)+`}`), dst)
 }
 
+// computedEndpoints reports whether o is an Endpoints object the reconciler
+// computed for a Service with a selector (not committed to Git), which a
+// revision never prunes.
+func computedEndpoints(o manifest.Object) bool {
+	_, ok := o.(*corev1.Endpoints)
+	return ok && !committed(o)
+}
+
 // isBuiltin reports whether key names an object tug keeps even when the
 // repository does not hold it.
 func isBuiltin(key manifest.Key) bool {
@@ -182,7 +192,7 @@ func prepareRevision(sha string, desired, stored []manifest.Object, cur map[mani
 			stampRevision(sha, obj, old, newConfig, oldConfig)
 		}
 	}
-	return allocateServices(services, storedServices)
+	return append(allocateServices(services, storedServices), QuotaErrors(desired)...)
 }
 
 // stampRevision sets d's tug.dev/revision: sha when its effective template

@@ -32,6 +32,9 @@ type NodeInfo struct {
 	ready       bool
 	hostPorts   []hostPort
 	owners      map[types.UID]int // pods per controller, for spreading
+	nonZero     Resources         // Requested with kube-scheduler's defaults for unset requests, for scoring
+	pods        []*corev1.Pod     // bound here, for topology spread and pod affinity
+	cluster     *clusterInfo      // shared by the NodeInfos of one NewNodeInfos call
 }
 
 // Resources are the quantities the scheduler accounts for. A negative
@@ -72,11 +75,13 @@ func quantity(l corev1.ResourceList, name corev1.ResourceName, milli bool) int64
 func NewNodeInfos(nodes []*corev1.Node, pods []*corev1.Pod) []*NodeInfo {
 	out := make([]*NodeInfo, 0, len(nodes))
 	byName := make(map[string]*NodeInfo, len(nodes))
+	cl := &clusterInfo{}
 	for _, n := range nodes {
-		ni := &NodeInfo{Node: n, Allocatable: ResourcesOf(n.Status.Allocatable), MaxPods: quantity(n.Status.Allocatable, corev1.ResourcePods, false), ready: nodeReady(n)}
+		ni := &NodeInfo{Node: n, Allocatable: ResourcesOf(n.Status.Allocatable), MaxPods: quantity(n.Status.Allocatable, corev1.ResourcePods, false), ready: nodeReady(n), cluster: cl}
 		out = append(out, ni)
 		byName[n.Name] = ni
 	}
+	cl.nodes = out
 	for _, p := range pods {
 		if ni := byName[p.Spec.NodeName]; ni != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			ni.addPod(p)
@@ -88,7 +93,12 @@ func NewNodeInfos(nodes []*corev1.Node, pods []*corev1.Pod) []*NodeInfo {
 // addPod accounts for a pod bound to the node.
 func (ni *NodeInfo) addPod(p *corev1.Pod) {
 	ni.Pods++
+	ni.pods = append(ni.pods, p)
+	if ni.cluster != nil {
+		ni.cluster.add(p, ni)
+	}
 	ni.Requested.add(podResources(p))
+	ni.nonZero.add(nonZeroResources(p))
 	ni.hostPorts = append(ni.hostPorts, podHostPorts(p)...)
 	if uid := ownerUID(p); uid != "" {
 		if ni.owners == nil {
@@ -98,6 +108,43 @@ func (ni *NodeInfo) addPod(p *corev1.Pod) {
 	}
 }
 
+// kube-scheduler's requests for scoring containers that set none.
+const (
+	defaultMilliCPURequest = 100
+	defaultMemoryRequest   = 200 << 20
+)
+
+// nonZeroResources is the pod's cpu and memory requests for scoring: a
+// container that requests no cpu (memory) counts as requesting the
+// default, as kube-scheduler's GetNonzeroRequests.
+func nonZeroResources(p *corev1.Pod) Resources {
+	var r Resources
+	one := func(c *corev1.Container) (int64, int64) {
+		cpu, mem := int64(defaultMilliCPURequest), int64(defaultMemoryRequest)
+		if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
+			cpu = q.MilliValue()
+		} else if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+			cpu = q.MilliValue()
+		}
+		if q, ok := c.Resources.Requests[corev1.ResourceMemory]; ok {
+			mem = q.Value()
+		} else if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			mem = q.Value()
+		}
+		return cpu, mem
+	}
+	for i := range p.Spec.Containers {
+		cpu, mem := one(&p.Spec.Containers[i])
+		r.MilliCPU += cpu
+		r.Memory += mem
+	}
+	for i := range p.Spec.InitContainers {
+		cpu, mem := one(&p.Spec.InitContainers[i])
+		r.MilliCPU, r.Memory = max(r.MilliCPU, cpu), max(r.Memory, mem)
+	}
+	return r
+}
+
 // podResources is PodRequests as integers; a resource not requested is 0.
 func podResources(p *corev1.Pod) Resources {
 	r := ResourcesOf(PodRequests(p))
@@ -105,13 +152,20 @@ func podResources(p *corev1.Pod) Resources {
 	return r
 }
 
-// FitScheduler filters nodes as kube-scheduler does — readiness, cordon,
-// nodeSelector and required node affinity, NoSchedule/NoExecute taints the
-// pod does not tolerate, host ports in use, and resource fit (cpu, memory,
-// ephemeral-storage requests and pod count against allocatable) — then
-// scores the feasible nodes: least allocated (weight 1) plus spreading the
-// pods of one controller across nodes (weight 2, as PodTopologySpread's
-// default constraint), ties to the lower name.
+// FitScheduler filters nodes as kube-scheduler's default plugins do, in
+// their order, counting each node under the first filter it fails:
+// readiness, cordon, NoSchedule/NoExecute taints the pod does not tolerate,
+// nodeSelector and required node affinity, host ports in use, resource fit
+// (cpu, memory, ephemeral-storage requests and pod count against
+// allocatable), topologySpreadConstraints with DoNotSchedule, and required
+// pod affinity and anti-affinity (the pod's own and that of the pods
+// already placed). It then scores the feasible nodes with kube-scheduler's
+// default weights (see scheduler_score.go) — least allocated and balanced
+// allocation (1 each), preferred node affinity (2), PreferNoSchedule taints
+// (3), topology spreading (2: the pod's ScheduleAnyway constraints, or
+// without constraints of its own the pods of its controller spread across
+// nodes, standing in for the system default constraints) and preferred pod
+// (anti-)affinity (2) — ties to the lower name.
 //
 // Like kube-scheduler, it stops searching once it has found enough feasible
 // nodes in a large cluster (all of them up to 100 nodes, then a share that
@@ -127,21 +181,28 @@ func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*NodeInfo) (string, error)
 	}
 	req := podResources(pod)
 	ports := podHostPorts(pod)
-	owner := ownerUID(pod)
+	cl := nodes[0].cluster
+	if cl == nil { // NodeInfos not made by NewNodeInfos
+		cl = &clusterInfo{nodes: nodes}
+	}
+	spread := newSpreadState(pod, cl)
+	inter := newInterPodState(pod, cl)
 	want := numFeasibleNodesToFind(len(nodes))
 	start := int(podHash(pod) % uint32(len(nodes)))
 	var reasons map[string]int
-	type candidate struct {
-		idx   int
-		alloc float64
-		same  int // pods of the same controller already there
-	}
-	var fit []candidate
-	maxSame := 0
+	var fit []int
 	for i := 0; i < len(nodes) && len(fit) < want; i++ {
 		idx := (start + i) % len(nodes)
 		ni := nodes[idx]
-		if why := filterNode(pod, ni, req, ports); why != nil {
+		why := filterNode(pod, ni, req, ports)
+		if why == nil {
+			if r := spread.filter(ni); r != "" {
+				why = []string{r}
+			} else if r := inter.filter(ni); r != "" {
+				why = []string{r}
+			}
+		}
+		if why != nil {
 			if reasons == nil {
 				reasons = map[string]int{}
 			}
@@ -150,27 +211,12 @@ func (FitScheduler) Schedule(pod *corev1.Pod, nodes []*NodeInfo) (string, error)
 			}
 			continue
 		}
-		c := candidate{idx: idx, alloc: leastAllocated(ni, req)}
-		if owner != "" {
-			c.same = ni.owners[owner]
-			maxSame = max(maxSame, c.same)
-		}
-		fit = append(fit, c)
+		fit = append(fit, idx)
 	}
 	if len(fit) == 0 {
 		return "", &UnschedulableError{Nodes: len(nodes), Reasons: reasons}
 	}
-	best, bestScore := -1, 0.0
-	for _, c := range fit {
-		score := c.alloc
-		if maxSame > 0 {
-			score += 2 * float64(maxSame-c.same) / float64(maxSame)
-		}
-		if best < 0 || score > bestScore || score == bestScore && nodes[c.idx].Node.Name < nodes[best].Node.Name {
-			best, bestScore = c.idx, score
-		}
-	}
-	return nodes[best].Node.Name, nil
+	return nodes[scoreNodes(pod, req, nonZeroResources(pod), nodes, fit, spread, inter)].Node.Name, nil
 }
 
 // numFeasibleNodesToFind is kube-scheduler's adaptive
@@ -217,24 +263,28 @@ func (e *UnschedulableError) Error() string {
 // tolerating it (a daemon pod) may still be placed there.
 var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
 
+// filterNode runs the node filters in kube-scheduler's plugin order and
+// returns the reasons of the first one that fails (kube-scheduler stops at
+// the first failing plugin, so each node counts once per reason in the
+// "0/N nodes are available" message); resource fit may give several.
 func filterNode(pod *corev1.Pod, ni *NodeInfo, req Resources, ports []hostPort) []string {
-	var why []string
 	n := ni.Node
 	if !ni.ready {
-		why = append(why, "node(s) were not ready")
+		return []string{"node(s) were not ready"}
 	}
 	if n.Spec.Unschedulable && !tolerated(pod.Spec.Tolerations, &unschedulableTaint) {
-		why = append(why, "node(s) were unschedulable")
-	}
-	if !matchesNodeAffinity(pod, n) {
-		why = append(why, reasonAffinity)
+		return []string{"node(s) were unschedulable"}
 	}
 	if taint := untoleratedTaint(pod, n); taint != "" {
-		why = append(why, taint)
+		return []string{taint}
+	}
+	if !matchesNodeAffinity(pod, n) {
+		return []string{reasonAffinity}
 	}
 	if len(ports) > 0 && !hostPortsFree(ni.hostPorts, ports) {
-		why = append(why, reasonHostPort)
+		return []string{reasonHostPort}
 	}
+	var why []string
 	if ni.MaxPods >= 0 && ni.Pods+1 > ni.MaxPods {
 		why = append(why, "Too many pods")
 	}
@@ -266,15 +316,16 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 // leastAllocated scores a node 0..1 by the free share of cpu and memory
-// after placing the pod.
-func leastAllocated(ni *NodeInfo, req Resources) float64 {
+// after placing the pod, counting unset requests at kube-scheduler's
+// defaults (nonZero: 100m cpu, 200 MiB memory per container).
+func leastAllocated(ni *NodeInfo, nonZero Resources) float64 {
 	score, k := 0.0, 0
 	if a := ni.Allocatable.MilliCPU; a > 0 {
-		score += 1 - float64(ni.Requested.MilliCPU+req.MilliCPU)/float64(a)
+		score += max(0, 1-float64(ni.nonZero.MilliCPU+nonZero.MilliCPU)/float64(a))
 		k++
 	}
 	if a := ni.Allocatable.Memory; a > 0 {
-		score += 1 - float64(ni.Requested.Memory+req.Memory)/float64(a)
+		score += max(0, 1-float64(ni.nonZero.Memory+nonZero.Memory)/float64(a))
 		k++
 	}
 	if k == 0 {
@@ -346,6 +397,7 @@ func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 		return
 	}
 	nodes := NewNodeInfos(ix.snap.Nodes, bound)
+	SetNamespaces(nodes, ix.snap.Namespaces)
 	byName := map[string]*NodeInfo{}
 	for _, ni := range nodes {
 		byName[ni.Node.Name] = ni
@@ -356,20 +408,24 @@ func schedule(w *Writes, ix *index, sched Scheduler, now time.Time) {
 		pending = append(pending, p)
 	}
 	for _, p := range pending {
-		node, err := sched.Schedule(p, nodes)
+		node, err := scheduleWithVolumes(sched, p, nodes, ix) // see scheduler_volume.go
 		u := p
 		if !newPods[p] {
 			u = p.DeepCopy()
 		}
 		if err != nil {
 			cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: err.Error()}
-			if !setPodCondition(&u.Status, cond, now) && !newPods[p] {
+			changed := setPodCondition(&u.Status, cond, now)
+			if changed {
+				w.Events = append(w.Events, failedScheduling(u, err, now))
+			} else if !newPods[p] {
 				continue
 			}
 		} else {
 			u.Spec.NodeName = node
 			setPodCondition(&u.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, now)
 			byName[node].addPod(u)
+			w.Events = append(w.Events, scheduled(u, now))
 		}
 		w.put(u)
 	}

@@ -125,7 +125,7 @@ func allocateServices(desired []*corev1.Service, stored map[manifest.Key]*corev1
 	}
 	// Then the Services that need an address or node ports.
 	for _, svc := range desired {
-		if svc.Spec.ClusterIP == "" {
+		if svc.Spec.ClusterIP == "" && svc.Spec.Type != corev1.ServiceTypeExternalName { // a DNS alias: no address
 			if ip, ok := a.allocateIP(svc); ok {
 				svc.Spec.ClusterIP = ip.String()
 			}

@@ -20,8 +20,8 @@ const (
 	LabelPodIndex           = "apps.kubernetes.io/pod-index"
 )
 
-// planStatefulSet runs one StatefulSet (without volumeClaimTemplates) as
-// Kubernetes does: pods named <name>-<ordinal> with hostname = pod name and
+// planStatefulSet runs one StatefulSet as Kubernetes does: pods named
+// <name>-<ordinal> with hostname = pod name and
 // subdomain = spec.serviceName; OrderedReady creates them one at a time in
 // ordinal order, each once its predecessors are Running and Ready, and
 // removes surplus ordinals from the highest, one at a time; Parallel does
@@ -30,7 +30,12 @@ const (
 // partition, one at a time, each once the others are healthy; OnDelete
 // replaces a pod only after it is deleted. A pod's name is reused only once
 // the old pod object is gone, so a pod on an unreachable node is not
-// replaced while it might still run.
+// replaced while it might still run. Each volumeClaimTemplate gives every
+// ordinal a claim <template>-<name>-<ordinal>, created before its first pod
+// and kept when the set scales down or goes (unless
+// persistentVolumeClaimRetentionPolicy says Delete), so a pod that comes
+// back finds its data; the pod mounts it as the volume named after the
+// template.
 //
 // Unlike Kubernetes, tug keeps no ControllerRevisions: a pod below the
 // partition that is deleted comes back from the current template.
@@ -87,6 +92,7 @@ func planStatefulSet(w *Writes, sts *appsv1.StatefulSet, ix *index, now time.Tim
 			if blocked {
 				break
 			}
+			ensureStatefulClaims(w, sts, ord, ix, ids) // see volume_statefulset.go
 			np := newStatefulPod(sts, tmpl, ord, updateRev, ids)
 			ix.newPods = append(ix.newPods, np)
 			byOrdinal[ord] = np
@@ -199,6 +205,7 @@ func newStatefulPod(sts *appsv1.StatefulSet, tmpl *corev1.PodTemplateSpec, ord i
 	spec := t.Spec
 	spec.Hostname = name
 	spec.Subdomain = sts.Spec.ServiceName
+	spec.Volumes = statefulClaimVolumes(sts, ord, spec.Volumes)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tug-dev/tug/manifest"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Store is what the reconciler needs from the state store.
@@ -15,4 +16,7 @@ type Store interface {
 	Notify(ctx context.Context, kinds ...string) <-chan struct{}
 	// LastApplied returns the newest Applied sync record, if any.
 	LastApplied() (manifest.SyncRecord, bool, error)
+	// RecordEvent stores ev, aggregating it with an earlier one of the same
+	// name (count, lastTimestamp).
+	RecordEvent(ev *corev1.Event) error
 }

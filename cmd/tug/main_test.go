@@ -260,6 +260,7 @@ func TestCLI(t *testing.T) {
 				"Rejected:    9f8e7d6 Break web\n" +
 				"             by Bob <bob@example.com>, rejected 2026-03-01 12:01:00 UTC (4m ago); the applied commit stays in force\n" +
 				"               apps/web.yaml:7: Deployment web: spec.replicas: must be ≥ 0\n" +
+				"Health:      Healthy (0 objects)\n" +
 				"Fetch:       last fetch 10s ago, head 9f8e7d6\n" +
 				"Objects:     Deployment 1, Namespace 2, Node 1, Pod 3, Secret 1\n" +
 				"Pods:        Running 1, Pending 2\n",

@@ -52,23 +52,35 @@ func newRoot(e *env) *cobra.Command {
 func (g *globals) client() *api.Client { return api.NewClient(g.server) }
 
 func newStatusCmd(e *env, g *globals) *cobra.Command {
-	var output string
+	var (
+		output  string
+		objects bool
+	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the applied commit, a rejected newer commit, fetch errors and object counts",
+		Short: "Show the applied commit, a rejected newer commit, fetch errors, health and object counts",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.client().Status(cmd.Context())
+			get := g.client().Status
+			if objects {
+				get = g.client().StatusObjects
+			}
+			st, err := get(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if output != "" {
 				return printers.PrintData(e.stdout, st, output)
 			}
-			return printers.PrintStatus(e.stdout, st, e.clock())
+			if err := printers.PrintStatus(e.stdout, st, e.clock()); err != nil || !objects || st.Health == nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout)
+			return printers.PrintHealth(e.stdout, st.Health.Objects, printers.Options{Now: e.clock()})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json or yaml")
+	cmd.Flags().BoolVar(&objects, "objects", false, "also list the health of every object committed to Git")
 	return cmd
 }
 

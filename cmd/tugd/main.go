@@ -47,6 +47,9 @@ type options struct {
 	gitCreds            gitsync.Credentials
 	serviceCIDR         string
 	clusterDNS          string
+	nodeIP              string   // InternalIP; empty: defaultNodeIP
+	agentListen         string   // remote node agents' API (mutual TLS); empty: off
+	tlsSANs             []string // extra names in the agent listener's certificate
 }
 
 func main() {
@@ -91,7 +94,11 @@ The API on --listen is read-only.`,
 	f.StringVar(&o.gitCreds.KnownHostsFile, "git-known-hosts-file", "", "known_hosts file with the ssh server's host key (required for ssh: unknown or changed keys fail)")
 	f.StringArrayVar(&o.webhookSecretFiles, "webhook-secret-file", nil, "enable a webhook at /hooks/PROVIDER on --listen: PROVIDER=PATH of a file holding its secret; PROVIDER is github, gitlab, gitea or generic (repeatable)")
 	f.StringVar(&o.clusterDNS, "cluster-dns", "10.43.0.10", "cluster DNS address: ClusterFirst pods' nameserver; the proxy sends it to this node's DNS server on the pod bridge gateway (first address of --pod-cidr, port 53); empty disables cluster DNS")
+	f.StringVar(&o.nodeIP, "node-ip", "", "this node's InternalIP: other nodes route this node's pod CIDR via it (default: the address of the interface holding the default route, else the first non-loopback address)")
 	f.StringVar(&o.serviceCIDR, "service-cidr", "10.43.0.0/16", "service cluster IP range: the proxy programs nftables table ip tug and drops traffic to its unallocated addresses")
+	f.StringVar(&o.agentListen, "agent-listen", "", "serve remote node agents (tugd agent) here, e.g. 0.0.0.0:7444: HTTPS with client certificates from tugd issue-node-cert required; empty: no remote nodes")
+	f.StringArrayVar(&o.tlsSANs, "tls-san", nil, "extra host name or address in the --agent-listen certificate (repeatable)")
+	cmd.AddCommand(issueNodeCertCommand(), agentCommand())
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -135,9 +142,8 @@ func run(ctx context.Context, o options) error {
 	defer client.Close()
 
 	importer := &images.Importer{Client: client, Dir: filepath.Join(o.dataDir, "images"), Namespace: containerdNamespace, Logger: log.With("component", "images")}
-	if err := importer.ImportAll(ctx); err != nil {
-		log.Warn("importing image archives", "err", err)
-	}
+	// Archives import in the background: pods whose images are present
+	// start meanwhile, the others wait for it (nodeagent Config.Imports).
 	g.Go(func() error { return importer.Run(ctx) })
 
 	// Cluster DNS: served on the pod bridge gateway, reached as --cluster-dns.
@@ -162,15 +168,20 @@ func run(ctx context.Context, o options) error {
 		g.Go(func() error { return dnsServer.Run(ctx) })
 	}
 
+	if o.nodeIP == "" {
+		o.nodeIP = defaultNodeIP(log)
+	}
 	agent, err := nodeagent.New(nodeagent.Config{
-		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir,
+		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir, NodeIP: o.nodeIP,
 		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log, Clock: time.Now,
 		ClusterDNS: o.clusterDNS, LogDriver: logDriverExe(),
+		Imports: importer,
 	})
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return agent.Run(ctx) })
+	runPodRoutes(ctx, g, st, o.nodeName, log.With("component", "routes"))
 
 	serviceCIDR, err := netip.ParsePrefix(o.serviceCIDR)
 	if err != nil || !serviceCIDR.Addr().Is4() {
@@ -179,10 +190,11 @@ func run(ctx context.Context, o options) error {
 	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
 	defer applier.Close()
 	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy"),
-		ClusterDNS: clusterDNS, NodeName: o.nodeName})
+		ClusterDNS: clusterDNS, NodeName: o.nodeName, BridgeNetfilter: true})
 	g.Go(func() error { return svcProxy.Run(ctx) })
 
-	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now})
+	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now,
+		StorageDir: filepath.Join(o.dataDir, "storage")}) // local-path volumes; the node agent uses the same directory
 	// One server: it always leads (HA brings an elected Leader).
 	g.Go(func() error { return rec.RunLeading(ctx, reconciler.SingleServer{}) })
 
@@ -214,13 +226,21 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	handler := api.NewHandler(api.Config{
-		Store: st, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
+	watches := api.NewWatchCache(st, 0, log.With("component", "api"))
+	g.Go(func() error { return watches.Run(ctx) })
+	apiCfg := api.Config{
+		Store: st, Watch: watches, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
 		Repo: o.repo, Branch: o.branch, Tag: o.tag, Commit: syncer.Status().Commit, Logger: log.With("component", "api"), Clock: time.Now,
 		Table:      printers.Table,
 		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
 		Webhooks:   webhookStats(hooks),
-	})
+	}
+	handler := api.NewHandler(apiCfg)
+	if o.agentListen != "" {
+		if err := serveAgentAPI(ctx, g, o, apiCfg, st, log.With("component", "agent-api")); err != nil {
+			return err
+		}
+	}
 	if hooks != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/hooks/", hooks)

@@ -19,6 +19,7 @@ var forbidden = map[string][]string{
 	"proxy":      {"state", "reconciler", "nodeagent", "gitsync", "api", "cmd"},
 	"dns":        {"state", "reconciler", "nodeagent", "proxy", "gitsync", "api", "cmd"},
 	"api":        {"reconciler", "nodeagent", "proxy", "gitsync", "cmd"},
+	"health":     {"state", "reconciler", "nodeagent", "proxy", "gitsync", "api", "cmd"},
 }
 
 func TestDependencyRules(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
@@ -61,9 +62,25 @@ func EffectivePolicy(ref string, policy corev1.PullPolicy) (corev1.PullPolicy, e
 }
 
 // Ensure returns the image ref, unpacked into the overlayfs snapshotter,
-// following the pull policy (see the package documentation). It works in
-// the namespace of ctx, or "tug" when ctx has none. A nil log discards.
+// following the pull policy (see the package documentation), pulling
+// anonymously. It works in the namespace of ctx, or "tug" when ctx has
+// none. A nil log discards.
 func Ensure(ctx context.Context, client *containerd.Client, ref string, policy corev1.PullPolicy, log *slog.Logger) (containerd.Image, error) {
+	r, err := EnsureWith(ctx, client, ref, policy, PullOptions{}, log)
+	return r.Image, err
+}
+
+// Result tells what EnsureWith did.
+type Result struct {
+	Image  containerd.Image
+	Name   string // the normalized reference
+	Pulled bool   // false: the image was on the node
+	Pull   Pulled // when Pulled
+}
+
+// EnsureWith is Ensure with pull options: credentials, progress, and
+// opts.Pulling called right before a pull starts.
+func EnsureWith(ctx context.Context, client *containerd.Client, ref string, policy corev1.PullPolicy, opts PullOptions, log *slog.Logger) (Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -72,11 +89,12 @@ func Ensure(ctx context.Context, client *containerd.Client, ref string, policy c
 	}
 	name, err := Normalize(ref)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
+	res := Result{Name: name}
 	policy, err = EffectivePolicy(ref, policy)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 
 	if policy != corev1.PullAlways {
@@ -84,26 +102,31 @@ func Ensure(ctx context.Context, client *containerd.Client, ref string, policy c
 		switch {
 		case err == nil:
 			if err := unpack(ctx, img); err != nil {
-				return nil, fmt.Errorf("image %q (%s): %w", ref, name, err)
+				return res, fmt.Errorf("image %q (%s): %w", ref, name, err)
 			}
-			return img, nil
+			res.Image = img
+			return res, nil
 		case !errdefs.IsNotFound(err):
-			return nil, fmt.Errorf("image %q (%s): look up local image: %w", ref, name, err)
+			return res, fmt.Errorf("image %q (%s): look up local image: %w", ref, name, err)
 		case policy == corev1.PullNever:
-			return nil, fmt.Errorf("image %q (%s) is not on this node and imagePullPolicy is Never; put its archive in the node's images directory or change the policy: %w", ref, name, ErrImageNeverPull)
+			return res, fmt.Errorf("image %q (%s) is not on this node and imagePullPolicy is Never; put its archive in the node's images directory or change the policy: %w", ref, name, ErrImageNeverPull)
 		}
 	}
 
-	log.Info("pulling image", "image", name, "policy", string(policy))
-	img, err := client.Pull(ctx, name, containerd.WithPullUnpack, containerd.WithPullSnapshotter(Snapshotter))
+	if opts.Pulling != nil {
+		opts.Pulling()
+	}
+	log.Info("pulling image", "image", name, "policy", string(policy), "credentials", len(opts.Auths))
+	img, pulled, err := Pull(ctx, client, name, opts)
 	if err != nil {
 		if policy == corev1.PullAlways {
-			return nil, fmt.Errorf("image %q (%s): pull (imagePullPolicy Always): %w: %w", ref, name, ErrImagePull, err)
+			return res, fmt.Errorf("image %q (%s): pull (imagePullPolicy Always): %w: %w", ref, name, ErrImagePull, err)
 		}
-		return nil, fmt.Errorf("image %q (%s) is not on this node and pulling it failed: %w: %w", ref, name, ErrImagePull, err)
+		return res, fmt.Errorf("image %q (%s) is not on this node and pulling it failed: %w: %w", ref, name, ErrImagePull, err)
 	}
-	log.Info("pulled image", "image", name, "digest", img.Target().Digest.String())
-	return img, nil
+	log.Info("pulled image", "image", name, "digest", img.Target().Digest.String(), "took", pulled.Took.Round(time.Millisecond).String())
+	res.Image, res.Pulled, res.Pull = img, true, pulled
+	return res, nil
 }
 
 // unpack makes sure img is unpacked into the snapshotter.

@@ -459,3 +459,76 @@ func TestEnsurePullsFromRegistry(t *testing.T) {
 		t.Errorf("Ensure Always with the registry stopped = %v, want ErrImagePull", err)
 	}
 }
+
+// TestImportAllConcurrent imports three archives two at a time; Importing
+// reports an archive that is new or changed until it is imported, and a
+// touched but unchanged archive is hashed, not imported again.
+func TestImportAllConcurrent(t *testing.T) {
+	ctrd := testenv.StartContainerd(t, "")
+	v1Archive, v2Archive := testenv.HelloImages(t)
+	ctx := ctrd.Context(t)
+	dir := t.TempDir()
+	imp := &tugimages.Importer{Client: ctrd.Client, Dir: dir, Concurrency: 2}
+	if imp.Importing() {
+		t.Error("Importing with no archives")
+	}
+	copyFile(t, v1Archive, filepath.Join(dir, "a.tar"))
+	copyFile(t, v2Archive, filepath.Join(dir, "b.tar"))
+	tag := name.MustParseReference(testenv.HelloV1Ref).(name.Tag)
+	v1img, err := tarball.ImageFromPath(v1Archive, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeOCIArchive(t, v1img, "tug.local/hello:oci", filepath.Join(dir, "c.tar"))
+	if !imp.Importing() {
+		t.Error("not Importing with three new archives")
+	}
+	if err := imp.ImportAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := listImages(t, ctx, ctrd.Client)
+	for _, ref := range []string{testenv.HelloV1Ref, testenv.HelloV2Ref, "tug.local/hello:oci"} {
+		if st, ok := got[ref]; !ok || !st.Unpacked {
+			t.Errorf("image %s: %+v present %v, want present and unpacked", ref, st, ok)
+		}
+	}
+	if imp.Importing() {
+		t.Error("Importing after everything was imported")
+	}
+
+	before, err := ctrd.Client.ImageService().Get(ctx, testenv.HelloV1Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, "a.tar"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	if !imp.Importing() {
+		t.Error("not Importing with a touched archive")
+	}
+	if err := imp.ImportAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := ctrd.Client.ImageService().Get(ctx, testenv.HelloV1Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("touched but unchanged archive re-imported (updated %v → %v)", before.UpdatedAt, after.UpdatedAt)
+	}
+	if imp.Importing() {
+		t.Error("Importing after the touched archive was checked")
+	}
+
+	// A broken archive is not waited for once its import failed.
+	if err := os.WriteFile(filepath.Join(dir, "broken.tar"), []byte("nope"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.ImportAll(ctx); err == nil {
+		t.Error("broken archive imported")
+	}
+	if imp.Importing() {
+		t.Error("Importing waits for an archive that failed")
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -42,13 +44,29 @@ type Importer struct {
 	Debounce time.Duration
 	// Timeout bounds the import of one archive; default 5 min.
 	Timeout time.Duration
+	// Concurrency is how many archives are imported at once; default 2.
+	Concurrency int
+
+	inflight atomic.Int32
+	mu       sync.Mutex
+	failed   map[string]stamp // archives whose last import failed, as they were then
 }
+
+// stamp identifies an archive's content cheaply: size and modification time.
+type stamp struct {
+	Size    int64
+	ModTime time.Time
+}
+
+func stampOf(fi fs.FileInfo) stamp { return stamp{Size: fi.Size(), ModTime: fi.ModTime().UTC()} }
 
 // marker records what an archive produced when it was imported.
 type marker struct {
-	SHA256 string        `json:"sha256"`
-	Images []markerImage `json:"images"`
-	Time   time.Time     `json:"time"`
+	SHA256  string        `json:"sha256"`
+	Images  []markerImage `json:"images"`
+	Time    time.Time     `json:"time"`
+	Size    int64         `json:"size,omitempty"`
+	ModTime time.Time     `json:"modTime,omitzero"`
 }
 
 type markerImage struct {
@@ -87,24 +105,106 @@ func (i *Importer) ImportAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("images dir %s: %w", i.Dir, err)
 	}
-	var errs []error
+	var names []string
 	for _, e := range entries {
-		if e.IsDir() || !isArchive(e.Name()) {
-			continue
+		if !e.IsDir() && isArchive(e.Name()) {
+			names = append(names, e.Name())
 		}
-		if err := i.importArchive(ctx, e.Name()); err != nil {
-			errs = append(errs, err)
+	}
+	return i.importNames(ctx, names)
+}
+
+// importNames imports the archives names, Concurrency at a time, and joins
+// their errors in the order of names.
+func (i *Importer) importNames(ctx context.Context, names []string) error {
+	i.inflight.Add(1)
+	defer i.inflight.Add(-1)
+	n := i.Concurrency
+	if n <= 0 {
+		n = 2
+	}
+	sem := make(chan struct{}, n)
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for k, name := range names {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
 			break
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[k] = i.importArchive(ctx, name)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// importArchive imports Dir/name unless its marker shows it is already in.
-func (i *Importer) importArchive(ctx context.Context, name string) error {
+// Importing tells whether an import runs, or an archive in Dir waits for
+// one: it is new or changed (size or modification time) since its last
+// import, which did not fail. The agent holds back a container whose image
+// is missing meanwhile instead of pulling it.
+func (i *Importer) Importing() bool {
+	if i.inflight.Load() > 0 {
+		return true
+	}
+	entries, err := os.ReadDir(i.Dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() || !isArchive(e.Name()) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		st := stampOf(fi)
+		if m, err := i.readMarker(e.Name()); err == nil && m.Size == st.Size && m.ModTime.Equal(st.ModTime) {
+			continue
+		}
+		i.mu.Lock()
+		f, failed := i.failed[e.Name()]
+		i.mu.Unlock()
+		if failed && f == st {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func (i *Importer) setFailed(name string, st stamp, failed bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.failed == nil {
+		i.failed = map[string]stamp{}
+	}
+	if failed {
+		i.failed[name] = st
+	} else {
+		delete(i.failed, name)
+	}
+}
+
+// importArchive imports Dir/name unless its marker shows it is already in:
+// the same size and modification time (no hashing), or the same sha256.
+func (i *Importer) importArchive(ctx context.Context, name string) (err error) {
+	i.inflight.Add(1)
+	defer i.inflight.Add(-1)
 	path := filepath.Join(i.Dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("image archive %s: %w", path, err)
+	}
+	st := stampOf(fi)
+	defer func() { i.setFailed(name, st, err != nil) }()
 	timeout := i.Timeout
 	if timeout == 0 {
 		timeout = defaultPerImport
@@ -112,17 +212,32 @@ func (i *Importer) importArchive(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(i.ctx(ctx), timeout)
 	defer cancel()
 
+	m, merr := i.readMarker(name)
+	if merr == nil && m.Size == st.Size && m.ModTime.Equal(st.ModTime) {
+		current, err := i.imagesCurrent(ctx, m.Images)
+		if err != nil {
+			return fmt.Errorf("image archive %s: %w", path, err)
+		}
+		if current {
+			i.log().Debug("image archive unchanged (size and mtime)", "archive", path)
+			return nil
+		}
+	}
 	sum, err := fileSHA256(path)
 	if err != nil {
 		return fmt.Errorf("image archive %s: %w", path, err)
 	}
-	if m, err := i.readMarker(name); err == nil && m.SHA256 == sum {
+	if merr == nil && m.SHA256 == sum {
 		current, err := i.imagesCurrent(ctx, m.Images)
 		if err != nil {
 			return fmt.Errorf("image archive %s: %w", path, err)
 		}
 		if current {
 			i.log().Debug("image archive already imported", "archive", path, "sha256", sum)
+			m.Size, m.ModTime = st.Size, st.ModTime // touched, not changed
+			if err := i.writeMarker(name, m); err != nil {
+				return fmt.Errorf("image archive %s: %w", path, err)
+			}
 			return nil
 		}
 	}
@@ -136,13 +251,20 @@ func (i *Importer) importArchive(ctx context.Context, name string) error {
 	// The hash was taken from this same file; a writer that replaces it by
 	// rename meanwhile only causes one more import on its event.
 	imgs, err := i.Client.Import(ctx, f, containerd.WithImageRefTranslator(ociRefName))
+	if errdefs.IsAlreadyExists(err) {
+		// Another archive naming the same image created it between this
+		// import's update and create: once more, as an update.
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+			imgs, err = i.Client.Import(ctx, f, containerd.WithImageRefTranslator(ociRefName))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("image archive %s: import: %w", path, err)
 	}
 	if len(imgs) == 0 {
 		return fmt.Errorf("image archive %s: names no image (docker archives need RepoTags, OCI archives an org.opencontainers.image.ref.name annotation)", path)
 	}
-	m := marker{SHA256: sum, Time: start.UTC()}
+	m = marker{SHA256: sum, Time: start.UTC(), Size: st.Size, ModTime: st.ModTime}
 	for _, img := range imgs {
 		if err := unpack(ctx, containerd.NewImage(i.Client, img)); err != nil {
 			return fmt.Errorf("image archive %s: image %s: %w", path, img.Name, err)
@@ -312,15 +434,16 @@ func (i *Importer) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			// A rename event names the old path; only files still there
+			// are imported.
+			var present []string
 			for _, n := range names {
-				// A rename event names the old path; only files still
-				// there are imported.
-				if _, err := os.Stat(filepath.Join(i.Dir, n)); err != nil {
-					continue
+				if _, err := os.Stat(filepath.Join(i.Dir, n)); err == nil {
+					present = append(present, n)
 				}
-				if err := i.importArchive(ctx, n); err != nil {
-					log.Error("importing image archive", "err", err)
-				}
+			}
+			if err := i.importNames(ctx, present); err != nil {
+				log.Error("importing image archives", "err", err)
 			}
 		}
 	}

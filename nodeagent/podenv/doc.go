@@ -2,7 +2,9 @@
 // does, and expands $(VAR) references in env values, commands and args.
 //
 // It is pure: the ConfigMaps and Secrets of the pod's namespace and the pod's
-// runtime facts (IPs) are passed in.
+// runtime facts (IPs, the node's allocatable resources) are passed in.
+// resourceFieldRef resolves as in the kubelet (ResourceValue): a limit the
+// container does not set is the node's allocatable amount.
 //
 // Order and precedence follow the kubelet: envFrom sources first, in order
 // (keys of one source sorted, each with its prefix), then env entries in

@@ -16,10 +16,15 @@ type Sources struct {
 	Secrets    map[string]*corev1.Secret
 }
 
-// Runtime are the facts about the running pod that fieldRef may refer to.
+// Runtime are the facts about the running pod and its node that fieldRef
+// and resourceFieldRef may refer to.
 type Runtime struct {
 	PodIP  string
 	HostIP string
+	// Allocatable is the node's allocatable resources: a resourceFieldRef
+	// to a limit the container does not set resolves to it, as in the
+	// kubelet.
+	Allocatable corev1.ResourceList
 }
 
 // Var is one resolved environment variable.
@@ -197,7 +202,11 @@ func valueFrom(pod *corev1.Pod, c *corev1.Container, e corev1.EnvVar, src Source
 		}
 		return v, true, nil
 	case vf.ResourceFieldRef != nil:
-		return "", false, fmt.Errorf("container %q: env %s: valueFrom.resourceFieldRef is not supported by tug", c.Name, e.Name)
+		v, err := ResourceValue(pod, c, vf.ResourceFieldRef, rt.Allocatable)
+		if err != nil {
+			return "", false, fmt.Errorf("container %q: env %s: %w", c.Name, e.Name, err)
+		}
+		return v, true, nil
 	default:
 		return "", false, fmt.Errorf("container %q: env %s: empty valueFrom", c.Name, e.Name)
 	}

@@ -18,6 +18,7 @@ import (
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -180,8 +181,58 @@ func (n *Network) Teardown(ctx context.Context, uid types.UID) error {
 	if err := n.cni.DelNetworkList(ctx, n.list, n.rt(uid, rtNS)); err != nil {
 		return fmt.Errorf("pod %s: cni del: %w", uid, err)
 	}
+	if err := n.releaseByHand(uid); err != nil {
+		return fmt.Errorf("pod %s: %w", uid, err)
+	}
 	if err := removeNetNS(nsPath); err != nil {
 		return fmt.Errorf("pod %s: %w", uid, err)
+	}
+	return nil
+}
+
+// releaseByHand removes the host-local allocations of uid that CNI DEL
+// left: Debian's plugins speak CNI 1.0.0, without 1.1's GC, and DEL only
+// releases a file whose content is exactly "<id>\r\n<ifname>", so one
+// written otherwise (an older plugin, another interface) would hold its
+// address forever. It holds host-local's lock, as the plugin does.
+func (n *Network) releaseByHand(uid types.UID) error {
+	dir := filepath.Join(n.ipamDir, NetworkName)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ipam dir: %w", err)
+	}
+	var mine []string
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if net.ParseIP(e.Name()) == nil {
+			continue
+		}
+		if id, ok := allocationOwner(p); ok && id == string(uid) {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("ipam lock: %w", err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("ipam lock: %w", err)
+	}
+	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN) //nolint:errcheck // closing unlocks too
+	for _, p := range mine {
+		if id, ok := allocationOwner(p); !ok || id != string(uid) {
+			continue // reused meanwhile
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("release %s: %w", filepath.Base(p), err)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,13 @@
 // is the "host" side: in production the root namespace, in tests the test's
 // namespace (the agent's integration test re-runs itself under nsenter).
 //
+// Teardown releases the address with CNI DEL, then removes by hand any
+// host-local allocation file still naming the pod (under host-local's
+// lock): the Debian plugins speak CNI 1.0.0, which has no GC command, and
+// DEL misses files written in another format. Pods lists every UID with a
+// namespace, a cached result or an allocation, so the agent's clean-up
+// covers all three.
+//
 // Setup and Teardown are idempotent: Setup reuses a namespace and a cached
 // CNI result it finds, and repairs a half-done earlier attempt with a DEL
 // before the ADD; Teardown of something already gone succeeds.

@@ -79,3 +79,42 @@ func TestPods(t *testing.T) {
 		t.Error("a plain file counts as a mounted netns")
 	}
 }
+
+// TestReleaseByHand checks that the allocations CNI DEL would leave (any
+// line ending, any interface) are removed for their pod only.
+func TestReleaseByHand(t *testing.T) {
+	dir := t.TempDir()
+	n, err := New(Config{DataDir: dir, PodCIDR: "10.42.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipam := filepath.Join(dir, "cni", "ipam", "tug")
+	if err := os.MkdirAll(ipam, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"10.42.0.5":          "uid-a\r\neth0",
+		"10.42.0.6":          "uid-a\nnet1",
+		"10.42.0.7":          "uid-b\r\neth0",
+		"last_reserved_ip.0": "uid-a",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(ipam, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.releaseByHand("uid-a"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(ipam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if diff := cmp.Diff([]string{"10.42.0.7", "last_reserved_ip.0", "lock"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -26,6 +26,12 @@
 //     mode says otherwise); two sources projecting one path is an error.
 //     On a tmpfs.
 //
+// A persistentVolumeClaim volume is not rendered: ResolveClaims (pure)
+// first replaces it with the hostPath of the bound PersistentVolume.
+// EnsureStorageDir, RemoveStorageDir and EmptyStorageDir create, delete and
+// recycle local-path volume directories, only strictly below the storage
+// directory and never through a link.
+//
 // A missing ConfigMap, Secret or key is an error unless the volume source
 // (or, for items, the source) is optional, as in Kubernetes.
 //

@@ -26,6 +26,9 @@
 //	GET /resolve?name=N  the addresses net.DefaultResolver finds for N,
 //	              sorted, one a line (404 when N does not exist): cluster
 //	              DNS from inside a pod
+//	GET /grpc-health?status=S&service=N  sets what the gRPC health service
+//	              (GRPC_PORT) answers for service N (default "": the
+//	              server): SERVING or NOT_SERVING; for gRPC probes
 //
 // "hello touch PATH" writes "touched\n" to PATH and exits 0 (1 on error)
 // instead of serving: a command for exec hooks and probes in an image that
@@ -38,6 +41,7 @@
 //	MESSAGE_FILE  if this file exists, its trimmed content replaces MESSAGE;
 //	              it is read on every request, so a changed file shows at once
 //	HIDE_ENV      "1" disables GET /env
+//	GRPC_PORT     when set, grpc.health.v1 is served on this port (SERVING)
 //	READY_FILE    GET /ready answers 503 until this file exists
 //
 // The version is set at build time:
@@ -65,6 +69,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc/health"
 )
 
 // version is overwritten at build time with -ldflags "-X main.version=...".
@@ -123,6 +129,14 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
 	log.Info("hello listening", "addr", ln.Addr().String(), "version", version, "hostname", hostname)
+	if gp := os.Getenv("GRPC_PORT"); gp != "" {
+		app.health = health.NewServer()
+		stopGRPC, err := serveGRPCHealth(log, gp, app.health)
+		if err != nil {
+			return err
+		}
+		defer stopGRPC()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -160,6 +174,8 @@ type app struct {
 
 	mu    sync.Mutex
 	hoard [][]byte // what /alloc allocated
+
+	health *health.Server // the gRPC health service (GRPC_PORT); nil: none
 }
 
 func (a *app) handler() http.Handler {
@@ -178,6 +194,7 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("GET /alloc", a.alloc)
 	mux.HandleFunc("GET /resolve", a.resolve)
 	mux.HandleFunc("GET /file", a.file)
+	mux.HandleFunc("GET /grpc-health", a.grpcHealth)
 	return mux
 }
 

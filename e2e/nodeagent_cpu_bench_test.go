@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// probedDeploymentYAML is deploymentYAML with an HTTP readiness probe and a
+// TCP liveness probe, both every second.
+func probedDeploymentYAML(name string, replicas int) string {
+	return deploymentYAML(name, replicas) + `          readinessProbe:
+            httpGet: {path: /healthz, port: 8080}
+            periodSeconds: 1
+          livenessProbe:
+            tcpSocket: {port: 8080}
+            periodSeconds: 1
+`
+}
+
+// cpuTicks returns the user+system CPU time of process pid, in clock ticks.
+func cpuTicks(t testing.TB, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command (which may hold spaces) start after ')'.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 overall
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return utime + stime
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// cpuPercent measures process pid's CPU use over window, in % of one core.
+func cpuPercent(t testing.TB, pid int, window time.Duration) float64 {
+	start, t0 := cpuTicks(t, pid), time.Now()
+	time.Sleep(window)
+	used := float64(cpuTicks(t, pid)-start) / clockTicks
+	return 100 * used / time.Since(t0).Seconds()
+}
+
+// BenchmarkNodeagentCPU100Probed measures tugd's CPU (the whole process:
+// agent, reconciler, proxy, API; containerd, the shims and the pods are
+// other processes) over 30 s with 100 running pods, each with an HTTP
+// readiness probe and a TCP liveness probe every second (200 probes/s, no
+// exec probes), as % of one core beside the goal of 2%. The same process
+// idle (no pods) is measured first in the same run, over 10 s.
+func BenchmarkNodeagentCPU100Probed(b *testing.B) {
+	const n, window, step = 100, 30 * time.Second, 6 * time.Second
+	repo := newRepo(b)
+	repo.write("namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench\n")
+	repo.commit("bench: start")
+	c := newCluster(b, repo)
+	c.start()
+	time.Sleep(5 * time.Second) // first sync, image import
+	idle := cpuPercent(b, c.cmd.Process.Pid, 10*time.Second)
+
+	repo.write("app.yaml", probedDeploymentYAML("probed", n))
+	repo.commit("bench: 100 probed pods")
+	c.serveAll("probed", n, 10*time.Minute)
+	c.waitFor("100 pods ready", 5*time.Minute, func() (bool, string) {
+		ready := 0
+		for _, p := range c.pods("default") {
+			if isReady(p) {
+				ready++
+			}
+		}
+		return ready >= n, fmt.Sprintf("%d ready", ready)
+	})
+	time.Sleep(5 * time.Second) // status writes of the start settle
+
+	// Windows of 6 s, one per iteration, until at least 30 s are measured.
+	pid := c.cmd.Process.Pid
+	var ticks int64
+	var measured time.Duration
+	measure := func() {
+		start, t0 := cpuTicks(b, pid), time.Now()
+		time.Sleep(step)
+		ticks += cpuTicks(b, pid) - start
+		measured += time.Since(t0)
+	}
+	for b.Loop() {
+		measure()
+	}
+	for measured < window {
+		measure()
+	}
+	pct := 100 * float64(ticks) / clockTicks / measured.Seconds()
+	restarts := 0
+	for _, p := range c.pods("default") {
+		for _, cs := range p.Status.ContainerStatuses {
+			restarts += int(cs.RestartCount)
+		}
+	}
+	b.ReportMetric(pct, "tugd-cpu-%core")
+	b.ReportMetric(idle, "idle-cpu-%core")
+	b.ReportMetric(pct/2, "ratio-to-goal(2%)")
+	b.ReportMetric(float64(restarts), "restarts")
+	b.Logf("tugd CPU with %d pods probed every second (HTTP readiness + TCP liveness, 200 probes/s): %.2f%% of one core over %s vs goal ≤ 2%%: %.2f× the goal; same process idle with no pods %.2f%%; %d restarts",
+		n, pct, measured.Round(time.Second), pct/2, idle, restarts)
+}
