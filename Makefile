@@ -56,6 +56,8 @@ bench: deps images ## run the benchmarks; each figure is printed beside its anch
 	$(GO) test -run '^$$' -bench . -benchtime 50x -timeout 5m ./nodeagent/volume/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 5m ./api/remote/
 	$(GO) test -run '^$$' -bench GRPCCheck -benchtime 500x -timeout 5m ./nodeagent/probe/
+	$(GO) test -run '^$$' -bench 'HTTPCheck|TCPCheck' -benchtime 2000x -timeout 5m ./nodeagent/probe/
+	$(GO) test -run '^$$' -bench LeaseRenewal -benchtime 200x -timeout 5m ./nodeagent/
 
 .PHONY: lint
 lint: ## gofmt, go vet and the package dependency rules

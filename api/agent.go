@@ -47,11 +47,18 @@ type Request struct {
 	Object manifest.Object
 	// UID is a delete's UID precondition.
 	UID types.UID
+	// Related is, for a get of a Secret, ConfigMap, PersistentVolumeClaim
+	// or PersistentVolume, whether a pod bound to Node references the
+	// object (Kubernetes' node graph; see PodReferences).
+	Related bool
 }
 
 // Authorize applies the agent listener's rules (Kubernetes' Node
 // authorizer and NodeRestriction, reduced to what tug's agent does). A node
-// may read everything; it may create and update only its own Node, update
+// may read everything except Secrets, ConfigMaps, PersistentVolumeClaims
+// and PersistentVolumes no pod bound to it references (Related; lists and
+// watches of those kinds are filtered the same way); it may create and update only its own Node (and
+// its Lease kube-node-lease/<node>), update
 // the status of and delete (with a UID precondition) only pods bound to it,
 // and record events only about itself or its pods. Everything else is
 // refused. It returns nil or the reason for a refusal. It is pure.
@@ -60,8 +67,13 @@ func Authorize(r Request) error {
 		return fmt.Errorf("the client certificate does not name a node (want CN=%sNAME, O=%s)", pki.NodeUserPrefix, pki.NodesGroup)
 	}
 	switch r.Verb {
-	case VerbGet, VerbList, VerbWatch:
+	case VerbGet:
+		if graphKinds[r.Kind] && !r.Related {
+			return fmt.Errorf("no relationship found between node %q and this object", r.Node)
+		}
 		return nil
+	case VerbList, VerbWatch:
+		return nil // lists and watches of graph kinds are filtered to what the node's pods reference
 	}
 	switch r.Kind {
 	case manifest.KindNode:
@@ -106,13 +118,21 @@ func Authorize(r Request) error {
 			}
 		}
 		return fmt.Errorf("node %q may only record events about itself and pods bound to it", r.Node)
+	case manifest.KindLease: // its heartbeat, as the kubelet's in kube-node-lease
+		own := r.Namespace == corev1.NamespaceNodeLease && r.Name == r.Node && (r.Object == nil || r.Object.GetName() == r.Node &&
+			(r.Object.GetNamespace() == "" || r.Object.GetNamespace() == corev1.NamespaceNodeLease))
+		if (r.Verb != VerbCreate && r.Verb != VerbUpdate) || !own {
+			return fmt.Errorf("node %q may only create and update its own Lease %s/%s", r.Node, corev1.NamespaceNodeLease, r.Node)
+		}
+		return nil
 	}
 	return fmt.Errorf("node %q may not %s %s", r.Node, r.Verb, qualifiedResource(r.Kind))
 }
 
 // NewAgentHandler returns the agent listener's API, to be served over TLS
 // with verified client certificates (pki.ServerTLS): the reads of
-// NewHandler (Secrets unredacted: nodes need their values) and watches,
+// NewHandler (Secrets unredacted: nodes need their values; Secrets,
+// ConfigMaps, claims and volumes only as the node graph allows) and watches,
 // plus the writes a node agent makes, each checked by Authorize:
 //
 //	POST   /api/v1/nodes                               create its Node
@@ -120,6 +140,7 @@ func Authorize(r Request) error {
 //	PUT    /api/v1/namespaces/{ns}/pods/{name}/status  a bound pod's status
 //	DELETE /api/v1/namespaces/{ns}/pods/{name}         a bound pod, DeleteOptions.preconditions.uid required
 //	POST   /api/v1/namespaces/{ns}/events              an event (aggregated as state.RecordEvent does)
+//	POST   /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases[/{name}: PUT]  its Lease
 //
 // Updates carrying metadata.resourceVersion are optimistic: a stale one is
 // answered with 409 Conflict. Any other write is 403 Forbidden.
@@ -138,6 +159,8 @@ func NewAgentHandler(cfg Config, writes AgentStore) http.Handler {
 	wmux.HandleFunc("PUT /api/v1/namespaces/{namespace}/pods/{name}/status", a.updatePodStatus)
 	wmux.HandleFunc("DELETE /api/v1/namespaces/{namespace}/pods/{name}", a.deletePod)
 	wmux.HandleFunc("POST /api/v1/namespaces/{namespace}/events", a.createEvent)
+	wmux.HandleFunc("POST /apis/coordination.k8s.io/v1/namespaces/{namespace}/leases", a.writeLease)       // agentlease.go
+	wmux.HandleFunc("PUT /apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", a.writeLease) // its heartbeat
 	wmux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.forbid(w, r, fmt.Errorf("node %q may not %s %s", nodeOf(r), r.Method, r.URL.Path))
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/tug-dev/tug/api/pki"
 	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/state"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,6 +37,9 @@ func TestAuthorize(t *testing.T) {
 		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "e"},
 			InvolvedObject: corev1.ObjectReference{Kind: kind, Namespace: ns, Name: name}}
 	}
+	lease := func(ns, name string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
 	onN2, onN1 := boundPod("a", "n2"), boundPod("b", "n1")
 	tests := []struct {
 		name string
@@ -44,7 +48,15 @@ func TestAuthorize(t *testing.T) {
 	}{
 		{"no identity reads nothing", api.Request{Verb: api.VerbGet, Kind: manifest.KindPod}, false},
 		{"node lists pods", api.Request{Node: "n2", Verb: api.VerbList, Kind: manifest.KindPod}, true},
-		{"node watches secrets", api.Request{Node: "n2", Verb: api.VerbWatch, Kind: manifest.KindSecret}, true},
+		{"node watches secrets (filtered)", api.Request{Node: "n2", Verb: api.VerbWatch, Kind: manifest.KindSecret}, true},
+		{"node lists configmaps (filtered)", api.Request{Node: "n2", Verb: api.VerbList, Kind: manifest.KindConfigMap}, true},
+		{"node gets a secret its pod uses", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindSecret, Name: "s", Related: true}, true},
+		{"node gets a secret no pod of it uses", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindSecret, Name: "s"}, false},
+		{"node gets an unreferenced configmap", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindConfigMap, Name: "c"}, false},
+		{"node gets an unreferenced claim", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindPersistentVolumeClaim, Name: "c"}, false},
+		{"node gets an unreferenced volume", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindPersistentVolume, Name: "pv"}, false},
+		{"node gets a service", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindService, Name: "web"}, true},
+		{"node gets a network policy", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindNetworkPolicy, Name: "p"}, true},
 		{"node gets another node", api.Request{Node: "n2", Verb: api.VerbGet, Kind: manifest.KindNode, Name: "n1"}, true},
 		{"create own node", api.Request{Node: "n2", Verb: api.VerbCreate, Kind: manifest.KindNode, Name: "n2", Object: node("n2")}, true},
 		{"create other node", api.Request{Node: "n2", Verb: api.VerbCreate, Kind: manifest.KindNode, Name: "n1", Object: node("n1")}, false},
@@ -53,6 +65,12 @@ func TestAuthorize(t *testing.T) {
 		{"update other node", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindNode, Name: "n1", Object: node("n1")}, false},
 		{"rename through own node path", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindNode, Name: "n2", Object: node("n1")}, false},
 		{"delete own node", api.Request{Node: "n2", Verb: api.VerbDelete, Kind: manifest.KindNode, Name: "n2"}, false},
+		{"create own lease", api.Request{Node: "n2", Verb: api.VerbCreate, Kind: manifest.KindLease, Namespace: "kube-node-lease", Name: "n2", Object: lease("", "n2")}, true},
+		{"renew own lease", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindLease, Namespace: "kube-node-lease", Name: "n2", Object: lease("kube-node-lease", "n2")}, true},
+		{"renew other node's lease", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindLease, Namespace: "kube-node-lease", Name: "n1", Object: lease("kube-node-lease", "n1")}, false},
+		{"rename through own lease path", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindLease, Namespace: "kube-node-lease", Name: "n2", Object: lease("kube-node-lease", "n1")}, false},
+		{"lease in another namespace", api.Request{Node: "n2", Verb: api.VerbCreate, Kind: manifest.KindLease, Namespace: "default", Name: "n2", Object: lease("default", "n2")}, false},
+		{"delete own lease", api.Request{Node: "n2", Verb: api.VerbDelete, Kind: manifest.KindLease, Namespace: "kube-node-lease", Name: "n2"}, false},
 		{"status of own pod", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindPod, Name: "a", Subresource: "status", Stored: onN2}, true},
 		{"status of other node's pod", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindPod, Name: "b", Subresource: "status", Stored: onN1}, false},
 		{"status of missing pod", api.Request{Node: "n2", Verb: api.VerbUpdate, Kind: manifest.KindPod, Name: "x", Subresource: "status"}, false},
@@ -169,8 +187,11 @@ func TestAgentHandlerRules(t *testing.T) {
 	e := newAgentEnv(t)
 	n1, n2 := e.nodeClient(t, "n1"), e.nodeClient(t, "n2")
 	u := e.srv.URL
-	if _, err := e.st.Apply([]manifest.Object{boundPod("a", "n2"), boundPod("b", "n1"),
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s"}, Data: map[string][]byte{"k": []byte("v")}}}, nil, nil); err != nil {
+	podA := boundPod("a", "n2")
+	podA.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
+	if _, err := e.st.Apply([]manifest.Object{podA, boundPod("b", "n1"),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "s"}, Data: map[string][]byte{"k": []byte("v")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"}, Data: map[string][]byte{"k": []byte("v")}}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	mkNode := func(name string) *corev1.Node { return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}} }
@@ -200,7 +221,9 @@ func TestAgentHandlerRules(t *testing.T) {
 		{"n2 updates itself", n2, "PUT", "/api/v1/nodes/n2", mkNode("n2"), 200},
 		{"n2 stale update", n2, "PUT", "/api/v1/nodes/n2", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2", ResourceVersion: "1"}}, 409},
 		{"n2 deletes itself", n2, "DELETE", "/api/v1/nodes/n2", nil, 403},
-		{"n2 reads secret", n2, "GET", "/api/v1/namespaces/default/secrets/s", nil, 200},
+		{"n2 reads the secret its pod mounts", n2, "GET", "/api/v1/namespaces/default/secrets/s", nil, 200},
+		{"n2 reads a secret no pod of it uses", n2, "GET", "/api/v1/namespaces/default/secrets/other", nil, 403},
+		{"n1 reads n2's pod's secret", n1, "GET", "/api/v1/namespaces/default/secrets/s", nil, 403},
 		{"n2 pod status", n2, "PUT", "/api/v1/namespaces/default/pods/a/status", statusOf(boundPod("a", "n2"), corev1.PodRunning), 200},
 		{"n2 pod status of n1's pod", n2, "PUT", "/api/v1/namespaces/default/pods/b/status", statusOf(boundPod("b", "n1"), corev1.PodRunning), 403},
 		{"n2 pod spec", n2, "PUT", "/api/v1/namespaces/default/pods/a", boundPod("a", "n2"), 403},
@@ -244,6 +267,17 @@ func TestAgentHandlerRules(t *testing.T) {
 	}
 	if _, err := e.st.Get(manifest.Key{Kind: manifest.KindPod, Namespace: "default", Name: "a"}); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("n2's pod after delete: err = %v, want not found", err)
+	}
+	// With pod a gone, n2 no longer reads its secret; a new pod using it
+	// through env makes it readable again.
+	if code, body := send(t, n2, "GET", u+"/api/v1/namespaces/default/secrets/s", nil); code != http.StatusForbidden {
+		t.Errorf("n2 reads secret s after its pod was deleted: %d %s, want 403", code, body)
+	}
+	podC := boundPod("c", "n2")
+	podC.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}}}
+	if _, err := e.st.Apply([]manifest.Object{podC}, nil, nil); err != nil {
+		t.Fatal(err)
 	}
 	_, body := send(t, n2, "GET", u+"/api/v1/namespaces/default/secrets/s", nil)
 	var sec corev1.Secret
@@ -331,4 +365,143 @@ func TestNodeCannotLiftItsTaintsOrCordon(t *testing.T) {
 func renamed(ev *corev1.Event, name string) *corev1.Event {
 	ev.Name, ev.Namespace = name, "default"
 	return ev
+}
+
+func TestPodReferences(t *testing.T) {
+	pod := boundPod("p", "n2")
+	pod.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "a", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vol-secret"}}},
+		{Name: "b", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "vol-cm"}}}},
+		{Name: "c", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}},
+		{Name: "d", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "proj-secret"}}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "proj-cm"}}},
+		}}}},
+		{Name: "e", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	pod.Spec.InitContainers = []corev1.Container{{Name: "init", EnvFrom: []corev1.EnvFromSource{
+		{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "init-secret"}}}}}}
+	pod.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{
+		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "from-cm"}}}}
+	pod.Spec.Containers[0].Env = []corev1.EnvVar{
+		{Name: "A", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env-secret"}, Key: "k"}}},
+		{Name: "B", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env-cm"}, Key: "k"}}},
+		{Name: "C", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "vol-secret"}, Key: "k"}}},
+		{Name: "D", Value: "plain"},
+	}
+	key := func(kind, name string) manifest.Key {
+		return manifest.Key{Kind: kind, Namespace: "default", Name: name}
+	}
+	want := []manifest.Key{
+		key(manifest.KindSecret, "pull"), key(manifest.KindSecret, "vol-secret"), key(manifest.KindConfigMap, "vol-cm"),
+		key(manifest.KindPersistentVolumeClaim, "data"), key(manifest.KindSecret, "proj-secret"), key(manifest.KindConfigMap, "proj-cm"),
+		key(manifest.KindSecret, "init-secret"), key(manifest.KindConfigMap, "from-cm"), key(manifest.KindSecret, "env-secret"),
+		key(manifest.KindConfigMap, "env-cm"),
+	}
+	if diff := cmp.Diff(want, api.PodReferences(pod)); diff != "" {
+		t.Errorf("PodReferences (-want +got):\n%s", diff)
+	}
+}
+
+// TestNodeGraphReads: a node lists and watches only the Secrets,
+// ConfigMaps, claims and volumes its pods reference; binding a pod that
+// uses a Secret sends it as ADDED, deleting the pod sends DELETED.
+func TestNodeGraphReads(t *testing.T) {
+	e := newAgentEnv(t)
+	n2 := e.nodeClient(t, "n2")
+	secret := func(name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Data: map[string][]byte{"k": []byte(name)}}
+	}
+	withClaim := boundPod("db", "n2")
+	withClaim.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	if _, err := e.st.Apply([]manifest.Object{secret("used"), secret("unused"), withClaim, boundPod("x", "n1"),
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-data"}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "other"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-other"}},
+		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-data"}},
+		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-other"}},
+	}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	names := func(path string) []string {
+		t.Helper()
+		code, body := send(t, n2, "GET", e.srv.URL+path, nil)
+		var list struct {
+			Raw []struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			} `json:"items"`
+		}
+		if code != 200 || json.Unmarshal(body, &list) != nil {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		var out []string
+		for _, it := range list.Raw {
+			out = append(out, it.Metadata.Name)
+		}
+		return out
+	}
+	for path, want := range map[string][]string{
+		"/api/v1/secrets": nil,
+		"/api/v1/namespaces/default/persistentvolumeclaims": {"data"},
+		"/api/v1/persistentvolumes":                         {"pv-data"},
+		"/api/v1/pods":                                      {"db", "x"}, // pods stay readable
+	} {
+		if diff := cmp.Diff(want, names(path)); diff != "" {
+			t.Errorf("n2 lists %s (-want +got):\n%s", path, diff)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/secrets?watch=1", nil)
+	resp, err := n2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	next := func() string {
+		t.Helper()
+		var ev struct {
+			Type   string        `json:"type"`
+			Object corev1.Secret `json:"object"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		return ev.Type + " " + ev.Object.Name + " " + string(ev.Object.Data["k"])
+	}
+	user := boundPod("user", "n2")
+	user.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "used"}}}}
+	onN1 := boundPod("user1", "n1")
+	onN1.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "unused"}}}}
+	steps := []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { _, err := e.st.Apply([]manifest.Object{onN1, user}, nil, nil); return err }, "ADDED used used"},
+		{func() error { // n1's pod's secret changes: not n2's
+			s := secret("unused")
+			s.Data["k"] = []byte("changed")
+			_, err := e.st.Apply([]manifest.Object{s}, nil, nil)
+			return err
+		}, ""},
+		{func() error {
+			s := secret("used")
+			s.Data["k"] = []byte("v2")
+			_, err := e.st.Apply([]manifest.Object{s}, nil, nil)
+			return err
+		}, "MODIFIED used v2"},
+		{func() error { return e.st.Delete(manifest.KeyOf(user), "") }, "DELETED used v2"},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatal(err)
+		}
+		if s.want != "" {
+			if got := next(); got != s.want {
+				t.Errorf("watch event %q, want %q", got, s.want)
+			}
+		}
+	}
 }

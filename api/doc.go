@@ -45,8 +45,11 @@
 // list's selectors; without a resourceVersion (or with 0) the current
 // objects come first as ADDED. The cache keeps the last
 // DefaultWatchHistory changes; a watch from an older version is answered
-// 410 Gone (reason Expired) and the client lists again. `kubectl get -w`
-// works against the read-only listener.
+// 410 Gone (reason Expired) and the client lists again. An object that
+// stops matching a watch's selectors is sent as DELETED and one that starts
+// matching as ADDED, as Kubernetes does (a resumed watch may send one
+// DELETED too many for a replayed change, never one too few). `kubectl get
+// -w` works against the read-only listener.
 //
 // The agent listener (NewAgentHandler) serves remote node agents over TLS
 // with client certificates required (package pki): the same reads and
@@ -55,8 +58,19 @@
 // authorizer and NodeRestriction in small): a node creates and updates
 // only its own Node, updates the status of and deletes (with a UID
 // precondition) only pods bound to it, and records events only about
-// itself and its pods. Everything else is 403. Package remote is its
-// client.
+// itself and its pods. Everything else is 403. Secrets, ConfigMaps,
+// PersistentVolumeClaims and PersistentVolumes are read through the node
+// graph (agent_graph.go): only those a pod bound to the node references
+// (PodReferences); a get of another is 403, lists are filtered, and watches
+// send ADDED and DELETED as the node's pods come and go. Package remote is
+// its client.
+//
+// Logs of pods on other nodes (Config.NodeName names the server's own):
+// the server asks the pod's node through Config.NodeLogs (NodeLogClient:
+// GET https://INTERNAL-IP:PORT/containerLogs/NS/POD/CONTAINER with the same
+// query, PORT from the Node's status.daemonEndpoints.kubeletEndpoint.port,
+// the node's certificate checked under its name); each node serves that
+// path with NewNodeLogHandler, to the server's client certificate only.
 //
 // The client (Client) speaks the same paths and returns typed objects.
 package api

@@ -109,20 +109,40 @@ func (s *server) podLog(w http.ResponseWriter, r *http.Request) {
 		s.writeStatus(w, badRequest(err.Error()))
 		return
 	}
-	if s.cfg.Logs == nil {
-		s.writeStatus(w, newStatus(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
-			"this server has no node agent to read logs from"))
-		return
-	}
-	rc, err := s.cfg.Logs.Logs(r.Context(), key.Namespace, key.Name, opts)
-	if err != nil {
-		if s.cfg.IsNotFound(err) {
-			s.writeStatus(w, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, err.Error()))
+	var rc io.ReadCloser
+	if node := pod.Spec.NodeName; node != "" && node != s.cfg.NodeName && s.cfg.NodeLogs != nil {
+		rc, err = s.remoteLog(r, node, key, opts)
+	} else {
+		if s.cfg.Logs == nil {
+			s.writeStatus(w, newStatus(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+				"this server has no node agent to read logs from"))
 			return
 		}
-		s.writeStatus(w, newStatus(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+		rc, err = s.cfg.Logs.Logs(r.Context(), key.Namespace, key.Name, opts)
+	}
+	if err != nil {
+		s.writeLogError(w, err)
 		return
 	}
+	s.streamLog(w, r, rc, key, opts)
+}
+
+// writeLogError answers a failure to open a log: a node's own Status
+// passes through.
+func (s *server) writeLogError(w http.ResponseWriter, err error) {
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		s.writeStatus(w, se.Status)
+	case s.cfg.IsNotFound(err):
+		s.writeStatus(w, newStatus(http.StatusNotFound, metav1.StatusReasonNotFound, err.Error()))
+	default:
+		s.writeStatus(w, newStatus(http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()))
+	}
+}
+
+// streamLog copies rc to the client, flushing each read when following.
+func (s *server) streamLog(w http.ResponseWriter, r *http.Request, rc io.ReadCloser, key manifest.Key, opts *corev1.PodLogOptions) {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

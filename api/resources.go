@@ -62,6 +62,18 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, key manifest.Key) {
 		s.writeStatus(w, internalError(fmt.Errorf("get %s: %w", key, err)))
 		return
 	}
+	graph, err := s.graphFor(r, key.Kind)
+	if err != nil {
+		s.writeStatus(w, internalError(err))
+		return
+	}
+	if graph != nil {
+		req := Request{Node: nodeOf(r), Verb: VerbGet, Kind: key.Kind, Namespace: key.Namespace, Name: key.Name, Related: graph.match(obj)}
+		if err := Authorize(req); err != nil {
+			s.forbidRead(w, r, key, err)
+			return
+		}
+	}
 	obj = s.serve(obj)
 	manifest.SetTypeMeta(obj)
 	if s.wantsTable(r) {
@@ -86,9 +98,18 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, kind, namespace st
 		s.writeStatus(w, badRequest(err.Error()))
 		return
 	}
-	if b, _ := strconv.ParseBool(q.Get("watch")); b {
-		s.serveWatch(w, r, kind, namespace, match)
+	graph, err := s.graphFor(r, kind) // agent listener: what the node's pods reference
+	if err != nil {
+		s.writeStatus(w, internalError(err))
 		return
+	}
+	if b, _ := strconv.ParseBool(q.Get("watch")); b {
+		s.serveWatch(w, r, kind, namespace, match, graph)
+		return
+	}
+	if graph != nil {
+		sel := match
+		match = func(obj manifest.Object) bool { return sel(obj) && graph.match(obj) }
 	}
 	// Read the version first: the list is at least this fresh, so a watch
 	// from it would miss nothing.

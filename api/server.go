@@ -49,6 +49,13 @@ type Config struct {
 	IsNotFound func(error) bool
 	// Logs serves pod logs; nil answers 503 to log requests.
 	Logs Logs
+	// NodeName is the node whose pods' logs Logs serves (the server's own
+	// node). Logs of pods bound to other nodes come through NodeLogs when
+	// it is set.
+	NodeName string
+	// NodeLogs reads logs from the node a pod runs on (its log listener,
+	// as kube-apiserver reaches the kubelet); nil: every log through Logs.
+	NodeLogs NodeLogs
 	// Repo and Branch (or Tag, or Commit: the tracked ref) are named in
 	// the refusal of every write. Credentials in Repo are stripped before use.
 	Repo   string

@@ -392,7 +392,7 @@ func TestStatus(t *testing.T) {
 		Sync:     &SyncStatus{LastFetch: now.Add(-time.Minute), LastFetchError: "fetch: connection refused"},
 		Objects: map[string]int{"ConfigMap": 1, "Deployment": 1, "Endpoints": 0, "Namespace": 2, "Node": 1, "Pod": 3,
 			"ReplicaSet": 0, "Secret": 1, "Service": 0, "Job": 0, "CronJob": 0, "DaemonSet": 0, "StatefulSet": 0,
-			"Event": 0, "EndpointSlice": 0, "LimitRange": 0, "NetworkPolicy": 0, "PersistentVolume": 0, "PersistentVolumeClaim": 0,
+			"Event": 0, "EndpointSlice": 0, "Lease": 0, "LimitRange": 0, "NetworkPolicy": 0, "PersistentVolume": 0, "PersistentVolumeClaim": 0,
 			"PodDisruptionBudget": 0, "ResourceQuota": 0, "StorageClass": 0},
 		Pods:            map[string]int{"Running": 2, "Pending": 1},
 		ResourceVersion: 9,
@@ -669,7 +669,7 @@ func TestDiscovery(t *testing.T) {
 	for _, g := range groups.Groups {
 		gvs = append(gvs, g.PreferredVersion.GroupVersion)
 	}
-	wantGroups := []string{"apps/v1", "batch/v1", "discovery.k8s.io/v1", "networking.k8s.io/v1", "policy/v1", "storage.k8s.io/v1"}
+	wantGroups := []string{"apps/v1", "batch/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1", "networking.k8s.io/v1", "policy/v1", "storage.k8s.io/v1"}
 	if diff := cmp.Diff(wantGroups, gvs); diff != "" {
 		t.Errorf("/apis groups (-want +got):\n%s", diff)
 	}

@@ -184,8 +184,12 @@ type watchEvent struct {
 
 // serveWatch answers "?watch=1": newline-delimited watch events of kind in
 // namespace that match, after resourceVersion (or, without one or with
-// "0", every current object as ADDED first, as Kubernetes does).
-func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namespace string, match func(manifest.Object) bool) {
+// "0", every current object as ADDED first, as Kubernetes does). An object
+// that stops matching (a label or field changed, or on the agent listener
+// the node's pods stopped referencing it) is sent as DELETED, and one that
+// starts matching as ADDED, as the Kubernetes API server does. graph, when
+// set, is the requesting node's view of the node graph (agent listener).
+func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namespace string, match func(manifest.Object) bool, graph *graphFilter) {
 	if s.cfg.Watch == nil {
 		s.writeStatus(w, badRequest("tug does not serve watches on this listener; list again to refresh"))
 		return
@@ -197,32 +201,49 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namesp
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(t)*time.Second)
 		defer cancel()
 	}
-	var (
-		from    uint64
-		initial []manifest.Object
-	)
+	matches := func(obj manifest.Object) bool {
+		return match(obj) && (graph == nil || graph.match(obj))
+	}
+	rv, err := s.cfg.Store.ResourceVersion()
+	if err != nil {
+		s.writeStatus(w, internalError(fmt.Errorf("read resource version: %w", err)))
+		return
+	}
+	if graph != nil {
+		// Read the node's pods after the version: changes after it are
+		// replayed to the graph, so it misses none.
+		if graph, err = newGraphFilter(s.cfg.Store, graph.graph.node, kind); err != nil {
+			s.writeStatus(w, internalError(err))
+			return
+		}
+	}
+	current, err := s.cfg.Store.List(kind, namespace)
+	if err != nil {
+		s.writeStatus(w, internalError(fmt.Errorf("list %s: %w", manifest.Plural(kind), err)))
+		return
+	}
+	st := &watchState{seen: map[manifest.Key]bool{}, listedAt: rv}
+	var initial []manifest.Object
 	switch v := q.Get("resourceVersion"); v {
 	case "", "0":
-		rv, err := s.cfg.Store.ResourceVersion()
-		if err != nil {
-			s.writeStatus(w, internalError(fmt.Errorf("read resource version: %w", err)))
-			return
-		}
-		objs, err := s.cfg.Store.List(kind, namespace)
-		if err != nil {
-			s.writeStatus(w, internalError(fmt.Errorf("list %s: %w", manifest.Plural(kind), err)))
-			return
-		}
-		from, initial = rv, objs
+		st.from, initial = rv, current
 	default:
-		rv, err := strconv.ParseUint(v, 10, 64)
+		from, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			s.writeStatus(w, badRequest(fmt.Sprintf("invalid resourceVersion %q", v)))
 			return
 		}
-		from = rv
+		// Resumed: the client holds what matched at from. What matches
+		// now stands in for it; the changes between from and now
+		// (replayed below) are treated as possibly held.
+		st.from, st.resumed = from, true
+		for _, obj := range current {
+			if matches(obj) {
+				st.seen[manifest.KeyOf(obj)] = true
+			}
+		}
 	}
-	events, err := s.cfg.Watch.subscribe(ctx, from)
+	events, err := s.cfg.Watch.subscribe(ctx, st.from)
 	if gone, ok := err.(errGone); ok {
 		s.writeStatus(w, newStatus(http.StatusGone, metav1.StatusReasonExpired, gone.Error()))
 		return
@@ -252,8 +273,11 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namesp
 		return enc.Encode(watchEvent{Type: typ, Object: s.serve(obj)}) == nil
 	}
 	for _, obj := range initial {
-		if match(obj) && !send(string(state.Added), obj) {
-			return
+		if matches(obj) {
+			st.seen[manifest.KeyOf(obj)] = true
+			if !send(string(state.Added), obj) {
+				return
+			}
 		}
 	}
 	rc.Flush()
@@ -265,8 +289,14 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namesp
 			if !ok {
 				return // the client resumes from the last version it saw
 			}
-			if ev.Key.Kind == kind && (namespace == "" || ev.Key.Namespace == namespace) && match(ev.Object) {
-				if !send(string(ev.Type), manifest.DeepCopy(ev.Object)) {
+			if graph != nil && graph.observe(ev.Key.Kind, ev.Object, ev.Type == state.Deleted) {
+				if !s.refilter(kind, namespace, matches, st, ev.ResourceVersion, send) {
+					return
+				}
+			}
+			if ev.Key.Kind == kind && (namespace == "" || ev.Key.Namespace == namespace) {
+				typ, ok := st.decide(ev, matches(ev.Object))
+				if ok && !send(typ, manifest.DeepCopy(ev.Object)) {
 					return
 				}
 			}
@@ -278,4 +308,72 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, kind, namesp
 			}
 		}
 	}
+}
+
+// watchState is what one watch's client holds, as far as the server
+// knows: seen[key] is true for an object sent as matching, false for one
+// sent as DELETED, absent when unknown.
+type watchState struct {
+	seen     map[manifest.Key]bool
+	from     uint64 // the watch's starting resource version
+	listedAt uint64 // when seen was filled
+	resumed  bool
+}
+
+// decide returns the event to send for one change of the watched kind
+// (ok false: none). matched is whether the changed object matches now.
+func (st *watchState) decide(ev state.Event, matched bool) (typ string, ok bool) {
+	held, known := st.seen[ev.Key]
+	if ev.Type == state.Added {
+		held, known = false, true // created after the client's version
+	}
+	// A replayed change of an object unknown here may be held by a
+	// resumed client: a DELETED for it is at worst one too many.
+	maybe := held || !known && st.resumed && ev.ResourceVersion <= st.listedAt
+	switch {
+	case ev.Type == state.Deleted:
+		delete(st.seen, ev.Key)
+		return string(state.Deleted), matched || maybe
+	case matched:
+		st.seen[ev.Key] = true
+		if !maybe && ev.Type == state.Modified {
+			return string(state.Added), true // it starts matching
+		}
+		return string(ev.Type), true
+	default:
+		st.seen[ev.Key] = false
+		return string(state.Deleted), maybe // it stops matching
+	}
+}
+
+// refilter sends ADDED and DELETED for the objects whose readability
+// changed with the node graph, as of resource version at: objects changed
+// later are decided by their own events.
+func (s *server) refilter(kind, namespace string, matches func(manifest.Object) bool, st *watchState, at uint64, send func(string, manifest.Object) bool) bool {
+	objs, err := s.cfg.Store.List(kind, namespace)
+	if err != nil {
+		s.log.Error("watch: list again after the node graph changed", "kind", kind, "err", err)
+		return false // the client resumes and lists again
+	}
+	for _, obj := range objs {
+		rv, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		if rv > at {
+			continue
+		}
+		key := manifest.KeyOf(obj)
+		m, held := matches(obj), st.seen[key]
+		switch {
+		case m && !held:
+			st.seen[key] = true
+			if !send(string(state.Added), obj) {
+				return false
+			}
+		case !m && held:
+			st.seen[key] = false
+			if !send(string(state.Deleted), obj) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -248,3 +248,57 @@ func TestWatchAsTable(t *testing.T) {
 		t.Errorf("row object = %+v (%v), want the object's metadata", m, err)
 	}
 }
+
+// TestWatchSelectorTransitions: an object that stops matching a watch's
+// selectors is sent as DELETED and one that starts matching as ADDED, as
+// the Kubernetes API server does; objects that never match are not sent.
+func TestWatchSelectorTransitions(t *testing.T) {
+	st, base := newWatchServer(t, 0)
+	labelled := func(name, v, app string) *corev1.ConfigMap {
+		cm := configMap("a", name, v)
+		if app != "" {
+			cm.Labels = map[string]string{"app": app}
+		}
+		return cm
+	}
+	apply := func(objs ...manifest.Object) {
+		t.Helper()
+		if _, err := st.Apply(objs, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(labelled("x", "1", "web"), labelled("y", "1", "db"))
+	from, _ := st.ResourceVersion()
+	changes := func() {
+		apply(labelled("x", "2", "db"))  // stops matching
+		apply(labelled("y", "2", "db"))  // never matched
+		apply(labelled("x", "3", "web")) // matches again
+		apply(labelled("x", "4", "web")) // still matches
+		apply(labelled("z", "1", ""))    // created, not matching
+		if err := st.Delete(manifest.Key{Kind: manifest.KindConfigMap, Namespace: "a", Name: "z"}, ""); err != nil {
+			t.Error(err)
+		}
+		if err := st.Delete(manifest.Key{Kind: manifest.KindConfigMap, Namespace: "a", Name: "x"}, ""); err != nil {
+			t.Error(err)
+		}
+	}
+	want := []string{"DELETED a/x 2", "ADDED a/x 3", "MODIFIED a/x 4", "DELETED a/x 4"}
+
+	// Live: the watch lists first, then follows.
+	done := make(chan []string, 1)
+	go func() { done <- watchLines(t, base+"/api/v1/configmaps?watch=1&labelSelector=app%3Dweb", 1+len(want)) }()
+	time.Sleep(100 * time.Millisecond)
+	changes()
+	if diff := cmp.Diff(append([]string{"ADDED a/x 1"}, want...), <-done); diff != "" {
+		t.Errorf("live watch (-want +got):\n%s", diff)
+	}
+	// Resumed from before the changes: the same transitions are replayed.
+	// The server does not know what a resumed client holds, so a replayed
+	// change of an object that does not match (y) is sent as DELETED too:
+	// one DELETED too many, never one too few.
+	got := watchLines(t, fmt.Sprintf("%s/api/v1/configmaps?watch=1&resourceVersion=%d&labelSelector=app%%3Dweb", base, from), len(want)+1)
+	resumed := []string{want[0], "DELETED a/y 2", want[1], want[2], want[3]}
+	if diff := cmp.Diff(resumed, got); diff != "" {
+		t.Errorf("resumed watch (-want +got):\n%s", diff)
+	}
+}

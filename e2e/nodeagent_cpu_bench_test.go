@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -51,14 +53,22 @@ func cpuPercent(t testing.TB, pid int, window time.Duration) float64 {
 // other processes) over 30 s with 100 running pods, each with an HTTP
 // readiness probe and a TCP liveness probe every second (200 probes/s, no
 // exec probes), as % of one core beside the goal of 2%. The same process
-// idle (no pods) is measured first in the same run, over 10 s.
+// idle (no pods) is measured first in the same run, over 10 s. No pod may
+// be written while measuring (checks that change nothing write nothing).
+// With TUG_BENCH_CPUPROFILE=FILE, tugd runs with --pprof-listen and a 20 s
+// CPU profile taken after the measured windows is written to FILE.
 func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 	const n, window, step = 100, 30 * time.Second, 6 * time.Second
 	repo := newRepo(b)
 	repo.write("namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench\n")
 	repo.commit("bench: start")
 	c := newCluster(b, repo)
-	c.start()
+	profile := os.Getenv("TUG_BENCH_CPUPROFILE") // a file to write tugd's CPU profile to
+	if profile != "" {
+		c.startWith("--pprof-listen", pprofListen)
+	} else {
+		c.start()
+	}
 	time.Sleep(5 * time.Second) // first sync, image import
 	idle := cpuPercent(b, c.cmd.Process.Pid, 10*time.Second)
 
@@ -77,6 +87,7 @@ func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 	time.Sleep(5 * time.Second) // status writes of the start settle
 
 	// Windows of 6 s, one per iteration, until at least 30 s are measured.
+	versions := podVersions(c)
 	pid := c.cmd.Process.Pid
 	var ticks int64
 	var measured time.Duration
@@ -93,6 +104,15 @@ func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 		measure()
 	}
 	pct := 100 * float64(ticks) / clockTicks / measured.Seconds()
+	// Probe checks that change no result write nothing: no pod is
+	// written while the measured windows run (the agent compares the
+	// status it computes with the stored one).
+	written := 0
+	for name, rv := range podVersions(c) {
+		if old, ok := versions[name]; ok && old != rv {
+			written++
+		}
+	}
 	restarts := 0
 	for _, p := range c.pods("default") {
 		for _, cs := range p.Status.ContainerStatuses {
@@ -103,6 +123,45 @@ func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 	b.ReportMetric(idle, "idle-cpu-%core")
 	b.ReportMetric(pct/2, "ratio-to-goal(2%)")
 	b.ReportMetric(float64(restarts), "restarts")
-	b.Logf("tugd CPU with %d pods probed every second (HTTP readiness + TCP liveness, 200 probes/s): %.2f%% of one core over %s vs goal ≤ 2%%: %.2f× the goal; same process idle with no pods %.2f%%; %d restarts",
-		n, pct, measured.Round(time.Second), pct/2, idle, restarts)
+	b.ReportMetric(float64(written), "pods-written")
+	if restarts == 0 && written > 0 {
+		b.Errorf("%d pods were written while nothing changed: a probe check that changes no result must not write the store", written)
+	}
+	if profile != "" { // after the measured windows, so that it does not count
+		saveProfile(b, c, profile, 20*time.Second)
+	}
+	b.Logf("tugd CPU with %d pods probed every second (HTTP readiness + TCP liveness, 200 probes/s): %.2f%% of one core over %s vs goal ≤ 2%%: %.2f× the goal; same process idle with no pods %.2f%%; %d restarts; %d pods written while measuring",
+		n, pct, measured.Round(time.Second), pct/2, idle, restarts, written)
+}
+
+// pprofListen is where tugd serves /debug/pprof when the benchmark is
+// asked for a profile (inside the test's network namespace).
+const pprofListen = "127.0.0.1:6060"
+
+// saveProfile fetches a CPU profile of tugd over d into path.
+func saveProfile(b *testing.B, c *cluster, path string, d time.Duration) {
+	client := &http.Client{Timeout: d + 30*time.Second, Transport: &http.Transport{Proxy: nil, DialContext: c.ns.DialContext}}
+	resp, err := client.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofListen, int(d.Seconds())))
+	if err != nil {
+		b.Fatalf("fetch tugd profile: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("fetch tugd profile: %s %v", resp.Status, err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("tugd CPU profile over %s written to %s (go tool pprof -top %s)", d, path, path)
+}
+
+// podVersions maps each pod of the default namespace to its resource
+// version.
+func podVersions(c *cluster) map[string]string {
+	out := map[string]string{}
+	for _, p := range c.pods("default") {
+		out[p.Name] = p.ResourceVersion
+	}
+	return out
 }

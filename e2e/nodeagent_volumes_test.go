@@ -1,22 +1,28 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tug-dev/tug/manifest"
 	"github.com/tug-dev/tug/nodeagent/volume"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // TestNodeagentVolumes drives tugd through a commit: two containers share
 // an emptyDir (one writes through /write, the other serves the file); a
 // secret volume maps username to my-group/my-username with mode 0400; a
-// downwardAPI and a projected volume; everything read back from inside
-// the containers through the demo app's /file endpoint.
+// downwardAPI and a projected volume, with resourceFieldRef items (a set
+// limit, and an unset one that is the node's allocatable amount);
+// everything read back from inside the containers through the demo app's
+// /file endpoint.
 func TestNodeagentVolumes(t *testing.T) {
 	repo := newRepo(t)
 	repo.write("app.yaml", `apiVersion: v1
@@ -52,6 +58,8 @@ spec:
       containers:
         - name: server
           image: tug.local/hello:v1
+          resources:
+            limits: {memory: 128Mi}
           volumeMounts:
             - {name: shared, mountPath: /shared}
             - {name: creds, mountPath: /etc/creds}
@@ -76,11 +84,13 @@ spec:
             items:
               - {path: labels, fieldRef: {fieldPath: metadata.labels}}
               - {path: name, fieldRef: {fieldPath: metadata.name}}
+              - {path: mem_limit, resourceFieldRef: {containerName: server, resource: limits.memory, divisor: 1Mi}}
         - name: proj
           projected:
             sources:
               - configMap: {name: vcfg}
               - secret: {name: creds, items: [{key: password, path: pw}]}
+              - downwardAPI: {items: [{path: writer_cpu, resourceFieldRef: {containerName: writer, resource: limits.cpu, divisor: 1m}}]}
 `)
 	repo.commit("volumes app")
 	c := newCluster(t, repo)
@@ -103,7 +113,16 @@ spec:
 		"/etc/info/name":                  pod.Name,
 		"/etc/proj/greeting":              "hello volumes",
 		"/etc/proj/pw":                    "hunter2",
+		"/etc/info/mem_limit":             "128",
 	}
+	// The writer sets no CPU limit: the node's allocatable CPU, as the
+	// kubelet writes it.
+	obj, err := c.client.Get(context.Background(), manifest.KindNode, "", pod.Spec.NodeName)
+	if err != nil {
+		t.Fatalf("get node %s: %v", pod.Spec.NodeName, err)
+	}
+	cpu := obj.(*corev1.Node).Status.Allocatable[corev1.ResourceCPU]
+	want["/etc/proj/writer_cpu"] = strconv.FormatInt(cpu.MilliValue(), 10)
 	for path, w := range want {
 		got, err := file(path)
 		if err != nil || got != w {

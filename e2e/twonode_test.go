@@ -27,7 +27,11 @@ import (
 // one pod onto each node, n2 reports its pod's status and, scaled to zero,
 // deletes its pod. The agent API
 // refuses a certificate of another CA at the handshake, and n2's
-// certificate may not update n1 (403). n2 follows a server restart; killing
+// certificate may not update n1 (403) nor read a Secret or ConfigMap no
+// pod of n2 uses. The agent starts before the server and joins when it
+// comes up; `tug logs` (and -f) of n2's pod go through n2's log listener;
+// a NetworkPolicy on web admits a role=client pod on n1 and refuses an
+// unlabelled one. n2 follows a server restart; killing
 // the agent makes n2 NotReady after the grace period, and restarting it
 // Ready again.
 func TestTwoNodes(t *testing.T) {
@@ -39,9 +43,14 @@ func TestTwoNodes(t *testing.T) {
 	joinNetNS(t, c.ns, agentNS, twoNodeServerIP, twoNodeAgentIP)
 
 	certDir := issueNodeCert(t, c.dataDir, "n2")
-	c.startWith("--node-name", "n1", "--agent-listen", twoNodeServerIP+":"+agentAPIPort)
+	// The agent starts first: it retries until the server is up.
 	n2 := newRemoteAgent(t, agentNS, "n2", certDir)
 	n2.start(twoNodeServerURL) // no --pod-cidr: the server allocates n2 10.42.1.0/24 (reconciler/podcidr.go)
+	time.Sleep(time.Second)
+	if err, ok := n2.exited(); ok {
+		t.Fatalf("tugd agent started before its server exited: %v", err)
+	}
+	c.startWith("--node-name", "n1", "--agent-listen", twoNodeServerIP+":"+agentAPIPort)
 
 	c.waitFor("nodes n1 and n2 Ready", 90*time.Second, func() (bool, string) {
 		if err, ok := n2.exited(); ok {
@@ -81,6 +90,8 @@ func TestTwoNodes(t *testing.T) {
 		t.Errorf("GET pod %s on n2 from n2: %q, %v", p2.Name, body, err)
 	}
 	checkCrossNodePods(t, c, repo, byNode, n2.dataDir) // routes_test.go: pods across nodes, by pod IP and ClusterIP
+	checkRemoteLogs(t, c, agentNS, p2)                 // twonode_checks_test.go: tug logs through n2's log listener
+	checkPolicyAcrossNodes(t, c, repo, byNode, agentNS, certDir)
 
 	// Mutual TLS: a certificate signed by another CA is refused at the
 	// handshake; n2's certificate may not write n1's Node.

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -58,6 +59,7 @@ const (
 	KindLimitRange            = "LimitRange"
 	KindPodDisruptionBudget   = "PodDisruptionBudget"
 	KindEvent                 = "Event"
+	KindLease                 = "Lease"
 )
 
 type kindInfo struct {
@@ -101,6 +103,9 @@ var kinds = map[string]kindInfo{
 	// Events are written by the reconciler and the node agents
 	// (NewEvent, state.Store.RecordEvent); never from Git.
 	KindEvent: {corev1.SchemeGroupVersion.WithKind(KindEvent), reflect.TypeFor[corev1.Event](), true, false, "events"},
+	// Leases in kube-node-lease are the node agents' heartbeats, renewed
+	// every 2.5 s; never from Git.
+	KindLease: {coordinationv1.SchemeGroupVersion.WithKind(KindLease), reflect.TypeFor[coordinationv1.Lease](), true, false, "leases"},
 }
 
 var kindByType = func() map[reflect.Type]string {

@@ -355,6 +355,17 @@ var podSpecFields = []string{
 	"containers[*].resources.requests.ephemeral-storage",
 	// Image pulls: nodeagent/pull.go (dockerconfigjson and dockercfg Secrets).
 	"imagePullSecrets[*].name",
+	// downwardAPI volume items from a container's resources
+	// (nodeagent/volume/render.go; containerName required in volumes).
+	"volumes[*].downwardAPI.items[*].resourceFieldRef.containerName",
+	"volumes[*].downwardAPI.items[*].resourceFieldRef.resource",
+	"volumes[*].downwardAPI.items[*].resourceFieldRef.divisor",
+	"volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.containerName",
+	"volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.resource",
+	"volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.divisor",
+	// NoExecute eviction delay: reconciler/node.go evictionAt (validated
+	// in validate_sched.go: effect must be NoExecute).
+	"tolerations[*].tolerationSeconds",
 }
 
 // initContainerFields are the init container fields tug implements: those

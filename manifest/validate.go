@@ -216,6 +216,7 @@ func (c *checker) configMap(cm *corev1.ConfigMap) {
 var secretRequiredKeys = map[corev1.SecretType][]string{
 	corev1.SecretTypeTLS:              {corev1.TLSCertKey, corev1.TLSPrivateKeyKey},
 	corev1.SecretTypeDockerConfigJson: {corev1.DockerConfigJsonKey},
+	corev1.SecretTypeDockercfg:        {corev1.DockerConfigKey},
 }
 
 // secret checks a Secret. Only keys are ever named, never values.
@@ -246,6 +247,7 @@ func (c *checker) secret(s *corev1.Secret) {
 			c.add("type", "a Secret of type %s needs the key %q in data or stringData", s.Type, k)
 		}
 	}
+	c.dockerConfig(s) // validate_secret.go
 }
 
 func (c *checker) service(svc *corev1.Service) {

@@ -143,11 +143,25 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 		}
 		c.seccomp(sf+".seccompProfile", sc.SeccompProfile)
 	}
+	for i, ps := range spec.ImagePullSecrets {
+		pf := f + ".imagePullSecrets[" + strconv.Itoa(i) + "].name"
+		if ps.Name == "" {
+			c.add(pf, "name is required: the name of a kubernetes.io/dockerconfigjson Secret in the pod's namespace")
+		} else {
+			c.addAll(pf, content.IsDNS1123Subdomain(ps.Name))
+		}
+	}
 	c.labels(f+".nodeSelector", spec.NodeSelector)
 	c.scheduling(f, spec)
 	c.hostAndSysctls(f, spec)
 	c.envResourceRefs(f, spec)
 
+	containerNames := map[string]bool{} // for volumes' resourceFieldRef.containerName
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, ct := range list {
+			containerNames[ct.Name] = true
+		}
+	}
 	volumes := map[string]int{}
 	for i := range spec.Volumes {
 		vf := f + ".volumes[" + strconv.Itoa(i) + "]"
@@ -161,7 +175,7 @@ func (c *checker) podSpec(f string, spec *corev1.PodSpec) {
 			}
 			volumes[v.Name] = i
 		}
-		c.volumeSource(vf, v)
+		c.volumeSource(vf, v, containerNames)
 	}
 	for name, i := range c.claimVolumes { // StatefulSet volumeClaimTemplates
 		if _, ok := volumes[name]; !ok {
@@ -215,7 +229,10 @@ func (c *checker) nonNegative64(field string, v *int64) {
 	}
 }
 
-func (c *checker) volumeSource(vf string, v *corev1.Volume) {
+// volumeSource checks one volume; containers are the names of the pod's
+// containers (init containers included), which a downwardAPI item's
+// resourceFieldRef must name.
+func (c *checker) volumeSource(vf string, v *corev1.Volume, containers map[string]bool) {
 	var sources []string
 	if e := v.EmptyDir; e != nil {
 		sources = append(sources, "emptyDir")
@@ -268,7 +285,7 @@ func (c *checker) volumeSource(vf string, v *corev1.Volume) {
 	if d := v.DownwardAPI; d != nil {
 		sources = append(sources, "downwardAPI")
 		c.fileMode(vf+".downwardAPI.defaultMode", d.DefaultMode)
-		c.downwardItems(vf+".downwardAPI", d.Items, map[string]string{})
+		c.downwardItems(vf+".downwardAPI", d.Items, map[string]string{}, containers)
 	}
 	if p := v.Projected; p != nil {
 		sources = append(sources, "projected")
@@ -295,7 +312,7 @@ func (c *checker) volumeSource(vf string, v *corev1.Volume) {
 			}
 			if d := ps.DownwardAPI; d != nil {
 				kinds = append(kinds, "downwardAPI")
-				c.downwardItems(sf+".downwardAPI", d.Items, paths)
+				c.downwardItems(sf+".downwardAPI", d.Items, paths, containers)
 			}
 			switch len(kinds) {
 			case 0:
@@ -334,7 +351,10 @@ var downwardVolumeFields = []string{"metadata.name", "metadata.namespace", "meta
 
 // downwardItems checks the items of a downwardAPI volume or projected
 // source; paths (shared by a projected volume's sources) refuses duplicates.
-func (c *checker) downwardItems(f string, items []corev1.DownwardAPIVolumeFile, paths map[string]string) {
+// An item has a fieldRef or a resourceFieldRef; the latter must name one of
+// containers (in a volume there is no container to default to, as in
+// Kubernetes).
+func (c *checker) downwardItems(f string, items []corev1.DownwardAPIVolumeFile, paths map[string]string, containers map[string]bool) {
 	for i, it := range items {
 		itf := f + ".items[" + strconv.Itoa(i) + "]"
 		c.relativePath(itf+".path", it.Path, true)
@@ -345,8 +365,19 @@ func (c *checker) downwardItems(f string, items []corev1.DownwardAPIVolumeFile, 
 		}
 		c.fileMode(itf+".mode", it.Mode)
 		switch {
+		case it.FieldRef != nil && it.ResourceFieldRef != nil:
+			c.add(itf, "set fieldRef or resourceFieldRef, not both")
+		case it.ResourceFieldRef != nil:
+			rf := itf + ".resourceFieldRef"
+			switch name := it.ResourceFieldRef.ContainerName; {
+			case name == "":
+				c.add(rf+".containerName", "containerName is required in a volume: name the container whose resources to write")
+			case !containers[name]:
+				c.add(rf+".containerName", "no container named %q in the pod", name)
+			}
+			c.resourceFieldRef(rf, it.ResourceFieldRef)
 		case it.FieldRef == nil:
-			c.add(itf+".fieldRef", "fieldRef is required (resourceFieldRef is not supported by tug)")
+			c.add(itf+".fieldRef", "fieldRef or resourceFieldRef is required")
 		case it.FieldRef.APIVersion != "" && it.FieldRef.APIVersion != "v1":
 			c.add(itf+".fieldRef.apiVersion", "must be v1")
 		default:
@@ -770,14 +801,15 @@ func (c *checker) hostAndSysctls(f string, spec *corev1.PodSpec) {
 // sysctlName is the API server's sysctl name pattern (dots as separators).
 var sysctlName = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
 
-// resourceFieldRefs are the resources an env var's resourceFieldRef may
-// name, as in Kubernetes.
+// resourceFieldRefs are the resources an env var's or a downwardAPI volume
+// item's resourceFieldRef may name, as in Kubernetes.
 var resourceFieldRefs = []string{
 	"limits.cpu", "limits.memory", "limits.ephemeral-storage",
 	"requests.cpu", "requests.memory", "requests.ephemeral-storage",
 }
 
-// resourceFieldRef checks an env var's resourceFieldRef: the resource,
+// resourceFieldRef checks an env var's or a downwardAPI volume item's
+// resourceFieldRef: the resource,
 // the divisor the API server allows for it (1m or 1 for CPU; 1, or 1 of a
 // decimal or binary unit, for memory and storage). envResourceRefs checks
 // containerName.

@@ -33,6 +33,9 @@ func (c *checker) scheduling(f string, spec *corev1.PodSpec) {
 		default:
 			c.add(tf+".effect", "must be NoSchedule, PreferNoSchedule or NoExecute (or left out for all)")
 		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			c.add(tf+".tolerationSeconds", "effect must be NoExecute when tolerationSeconds is set")
+		}
 	}
 	c.affinityAndSpread(f, spec) // see validate_affinity.go
 	a := spec.Affinity

@@ -37,9 +37,9 @@ type Store interface {
 type Config struct {
 	NodeName string
 	DataDir  string // agent files live under DataDir: pods/, netns/, cni/
-	// PodCIDR is this node's /24, e.g. "10.42.0.0/24", used when its Node
-	// has no spec.podCIDR yet; a stored spec.podCIDR wins. Empty: Run
-	// waits for the control plane to allocate one (podcidr.go).
+	// PodCIDR is this node's /24, e.g. "10.42.0.0/24", written into its
+	// Node's spec.podCIDR. Empty: the Node's spec.podCIDR, and Run waits
+	// for the control plane to allocate one if it has none (podcidr.go).
 	PodCIDR   string
 	CNIBinDir string // default /usr/lib/cni
 	Client    *containerd.Client
@@ -178,6 +178,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.registerNode(ctx); err != nil {
 		return fmt.Errorf("nodeagent: register node %s: %w", a.cfg.NodeName, err)
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runLease(ctx, LeaseRenewPeriod) // lease.go
+	}()
 	a.gcSnapshots(ctx) // the rest of what gone pods left is the first pass's
 	podCh := a.cfg.Store.Notify(ctx, manifest.KindPod, manifest.KindPersistentVolumeClaim, manifest.KindPersistentVolume)
 	cfgCh := a.cfg.Store.Notify(ctx, manifest.KindConfigMap, manifest.KindSecret)

@@ -21,9 +21,9 @@
 //     replaced) are removed the same way, with the grace period recorded on
 //     the containers.
 //   - The node's pod CIDR is settled before the first pass (podcidr.go):
-//     the stored Node's spec.podCIDR when it has one, else Config.PodCIDR,
-//     else the agent registers its Node without one and waits for the
-//     control plane's allocation (PodCIDR reports it). Host-gw routes to
+//     Config.PodCIDR when set, else the stored Node's spec.podCIDR, else
+//     the agent registers its Node without one and waits for the control
+//     plane's allocation (PodCIDR reports it). Host-gw routes to
 //     the other nodes' pod CIDRs are package routes' job.
 //   - The agent registers its Node (create or update with Mutate): capacity
 //     and allocatable, InternalIP, podCIDR, nodeInfo (machine and boot IDs,
@@ -34,6 +34,10 @@
 //     thresholds, memory.available<100Mi, nodefs.available<10%,
 //     nodefs.inodesFree<5%, and fewer than 10% of pid_max free; Ready is
 //     False while containerd does not answer). Nothing is evicted.
+//   - Besides that 10 s heartbeat, lease.go renews the Lease
+//     kube-node-lease/<node> every 2.5 s on its own goroutine (as the
+//     kubelet does, a quarter of the 10 s grace period the reconciler
+//     allows a silent node); the reconciler is not woken by renewals.
 //
 // # Structure
 //
@@ -114,10 +118,11 @@
 // task.Exec in the container; httpGet, tcpSocket and grpc (grpc.health.v1
 // Check, a new plain-text connection per check, as the kubelet) to the pod
 // IP from the agent's own network namespace, the node's side of the
-// bridge) run on
-// goroutines of their own, one per probe per container run, started and
-// stopped by each pass for the running containers (package probe holds the
-// rules and the pure state machine). Their results live in memory, as in
+// bridge) are started and stopped by each pass for the running containers
+// and run by one scheduler goroutine, each check on a goroutine of its own
+// when due, at a fixed rate on a 500 ms grid so that the checks of many
+// containers come in a few bursts a second (package probe holds the rules
+// and the pure state machine). Their results live in memory, as in
 // the kubelet: a restarted agent reports a container with a readiness probe
 // unready until the probe passes again. A startup probe gates the other
 // two; readiness sets the container's ready flag and so the pod's
@@ -199,7 +204,10 @@
 // ...") and retries with back-off (500 ms doubling to 10 s; the event
 // stream is re-subscribed with the same back-off). The first pass that
 // reaches containerd again writes Ready True and adopts what runs: the
-// shims kept the containers running, so nothing restarts.
+// shims kept the containers running, so nothing restarts. Each change is
+// also an event on the Node (runtime.go): Warning ContainerRuntimeUnhealthy
+// when containerd goes down, Normal NodeReady when it answers again, with
+// fixed messages so repeated outages aggregate into one count.
 //
 // # Clean-up at start
 //

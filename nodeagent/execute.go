@@ -65,9 +65,10 @@ func (a *Agent) execute(ctx context.Context, p PodPlan) error {
 	return nil
 }
 
-// sources reads the ConfigMaps and Secrets of a namespace.
+// sources reads the ConfigMaps and Secrets of a namespace, beside the
+// node's allocatable resources.
 func (a *Agent) sources(namespace string) (podenv.Sources, error) {
-	src := podenv.Sources{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}}
+	src := podenv.Sources{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Allocatable: hostAllocatable(a.host)}
 	cms, err := a.cfg.Store.List(manifest.KindConfigMap, namespace)
 	if err != nil {
 		return src, fmt.Errorf("list configmaps of %s: %w", namespace, err)

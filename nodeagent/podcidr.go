@@ -10,16 +10,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// podCIDRFor decides the node's pod range: the stored Node's spec.podCIDR
-// when it has one (the control plane's allocation, or what an earlier start
-// registered), else the configured one (empty: none yet, wait for the
-// control plane). mismatch reports a configured range the Node overrides.
-// It is pure.
-func podCIDRFor(cur *corev1.Node, configured string) (cidr string, mismatch bool) {
-	if cur != nil && cur.Spec.PodCIDR != "" {
-		return cur.Spec.PodCIDR, configured != "" && !samePrefix(configured, cur.Spec.PodCIDR)
+// podCIDRFor decides the node's pod range: the configured one when there
+// is one (tugd derives the DNS server's address from the same flag; the
+// agent writes it into spec.podCIDR), else the stored Node's spec.podCIDR
+// (the control plane's allocation, or what an earlier start registered),
+// else none yet: wait for the control plane. changed reports a configured
+// range that replaces another stored one. It is pure.
+func podCIDRFor(cur *corev1.Node, configured string) (cidr string, changed bool) {
+	stored := ""
+	if cur != nil {
+		stored = cur.Spec.PodCIDR
 	}
-	return configured, false
+	if configured != "" {
+		return configured, stored != "" && !samePrefix(configured, stored)
+	}
+	return stored, false
 }
 
 func samePrefix(a, b string) bool {
@@ -32,26 +37,28 @@ func samePrefix(a, b string) bool {
 }
 
 // resolvePodCIDR settles the node's pod range before the first pass (see
-// podCIDRFor) and sets the pod network up over it. Without a stored or
-// configured range it registers the Node without one and waits until the
+// podCIDRFor) and sets the pod network up over it. Without a configured or
+// stored range it registers the Node without one and waits until the
 // control plane (the reconciler's pod CIDR allocator) writes spec.podCIDR.
 func (a *Agent) resolvePodCIDR(ctx context.Context) error {
-	changed := a.cfg.Store.Notify(ctx, manifest.KindNode)
+	nodeCh := a.cfg.Store.Notify(ctx, manifest.KindNode)
 	for registered := false; ; {
 		cur, err := a.storedNode()
 		if err != nil {
 			return err
 		}
-		cidr, mismatch := podCIDRFor(cur, a.cfg.PodCIDR)
-		if mismatch {
-			a.log.Warn("the node's spec.podCIDR differs from the configured pod CIDR; using spec.podCIDR",
-				"podCIDR", cidr, "configured", a.cfg.PodCIDR)
+		cidr, changed := podCIDRFor(cur, a.cfg.PodCIDR)
+		if changed {
+			a.log.Warn("the configured pod CIDR replaces the node's spec.podCIDR; pods keep their old addresses until they restart",
+				"podCIDR", cidr, "was", cur.Spec.PodCIDR)
 		}
 		if cidr != "" {
 			return a.usePodCIDR(cidr)
 		}
 		if !registered {
-			if cur == nil { // the control plane allocates for registered nodes only
+			// The control plane allocates for registered nodes only (a
+			// Node from Git alone has no status).
+			if cur == nil || (len(cur.Status.Addresses) == 0 && len(cur.Status.Conditions) == 0) {
 				if err := a.registerNode(ctx); err != nil {
 					return fmt.Errorf("register node %s: %w", a.cfg.NodeName, err)
 				}
@@ -63,7 +70,7 @@ func (a *Agent) resolvePodCIDR(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-changed:
+		case <-nodeCh:
 		}
 	}
 }

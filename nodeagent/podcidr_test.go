@@ -20,32 +20,33 @@ func TestPodCIDRFor(t *testing.T) {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{PodCIDR: c}}
 	}
 	tests := []struct {
-		name         string
-		cur          *corev1.Node
-		configured   string
-		want         string
-		wantMismatch bool
+		name        string
+		cur         *corev1.Node
+		configured  string
+		want        string
+		wantChanged bool
 	}{
 		{name: "new node, configured", configured: "10.42.0.0/24", want: "10.42.0.0/24"},
 		{name: "new node, nothing configured: wait", want: ""},
 		{name: "registered without one, nothing configured: wait", cur: withCIDR(""), want: ""},
+		{name: "registered without one, configured", cur: withCIDR(""), configured: "10.42.0.0/24", want: "10.42.0.0/24"},
 		{name: "allocated by the control plane", cur: withCIDR("10.42.3.0/24"), want: "10.42.3.0/24"},
-		{name: "stored wins over configured", cur: withCIDR("10.42.3.0/24"), configured: "10.42.0.0/24", want: "10.42.3.0/24", wantMismatch: true},
-		{name: "same range written differently", cur: withCIDR("10.42.3.0/24"), configured: "10.42.3.7/24", want: "10.42.3.0/24"},
+		{name: "configured replaces stored", cur: withCIDR("10.42.3.0/24"), configured: "10.42.0.0/24", want: "10.42.0.0/24", wantChanged: true},
+		{name: "same range written differently", cur: withCIDR("10.42.3.0/24"), configured: "10.42.3.7/24", want: "10.42.3.7/24"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, mismatch := podCIDRFor(tc.cur, tc.configured)
-			if d := cmp.Diff([]any{tc.want, tc.wantMismatch}, []any{got, mismatch}); d != "" {
+			got, changed := podCIDRFor(tc.cur, tc.configured)
+			if d := cmp.Diff([]any{tc.want, tc.wantChanged}, []any{got, changed}); d != "" {
 				t.Errorf("podCIDRFor (-want +got):\n%s", d)
 			}
 		})
 	}
 }
 
-// TestResolvePodCIDRWaits: a registered node without a pod CIDR and
-// nothing configured waits until spec.podCIDR appears, then sets the pod
-// network up over it.
+// TestResolvePodCIDRWaits: a registered node (it has a status) without a
+// pod CIDR and nothing configured waits until spec.podCIDR appears, then
+// sets the pod network up over it.
 func TestResolvePodCIDRWaits(t *testing.T) {
 	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
 	if err != nil {
@@ -56,7 +57,8 @@ func TestResolvePodCIDRWaits(t *testing.T) {
 	put := func(cidr string) {
 		t.Helper()
 		if err := st.Mutate(key, func(manifest.Object) (manifest.Object, error) {
-			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Spec: corev1.NodeSpec{PodCIDR: cidr}}
+			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Spec: corev1.NodeSpec{PodCIDR: cidr},
+				Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.99.0.2"}}}}
 			manifest.SetTypeMeta(n)
 			return n, nil
 		}); err != nil {

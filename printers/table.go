@@ -115,6 +115,8 @@ func tableFor(kind string) ([]metav1.TableColumnDefinition, rowFunc, error) {
 		return networkPolicyColumns(), networkPolicyRow, nil
 	case manifest.KindPodDisruptionBudget:
 		return pdbColumns(), pdbRow, nil
+	case manifest.KindLease:
+		return leaseColumns(), leaseRow, nil
 	case manifest.KindPersistentVolume:
 		return persistentVolumeColumns(), persistentVolumeRow, nil
 	case manifest.KindPersistentVolumeClaim:

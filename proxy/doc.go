@@ -21,7 +21,10 @@
 //     so traffic never sees a gap and connections in flight keep their NAT.
 //
 // Proxy.Run ties them together: it lists Services and Endpoints from a Store
-// at start and on every change notification, renders and applies, and
+// at start and on every change notification, renders (a Renderer: a
+// Service whose object and Endpoints keep their resource versions reuses
+// its last rendering, so one endpoint change re-renders one Service) and
+// applies, and
 // retries failures with back-off. It leaves the table in place when it
 // stops, so a restarting tugd does not interrupt service traffic.
 //

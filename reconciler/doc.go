@@ -32,10 +32,15 @@
 //     from the matching pods; see planEndpoints).
 //
 // Plan also runs, in order: the node lifecycle controller (planNodes: a
-// node whose heartbeat is overdue by Options.NodeGracePeriod, 10 s by
-// default, gets Ready=Unknown and the node.kubernetes.io/unreachable
-// NoSchedule/NoExecute taints, removed when heartbeats return; pods on it
-// are marked not ready and evicted when their toleration runs out), the
+// node silent for Options.NodeGracePeriod, 10 s by default — measured from
+// the later of its Lease renewal in kube-node-lease (Snapshot.Leases,
+// renewed every 2.5 s) and its Ready heartbeat; from the heartbeat due
+// every 10 s when it has no Lease — gets Ready=Unknown and the
+// node.kubernetes.io/unreachable NoSchedule/NoExecute taints, removed when
+// heartbeats return; pods on it are marked not ready and evicted when their
+// toleration runs out. Lease writes do not wake the loop (watchedKinds):
+// the pass requeues itself for the next expiry. Leases of removed Nodes are
+// deleted), the
 // CronJob controller (planCronJob: cron schedules in spec.timeZone,
 // concurrencyPolicy, startingDeadlineSeconds, history limits, suspend;
 // requeued at the next schedule time, so the injected clock drives it), the

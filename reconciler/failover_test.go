@@ -5,6 +5,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 )
@@ -14,8 +15,9 @@ import (
 const podStartTime = time.Second
 
 // simulateFailover runs the real planner on a simulated clock: a
-// Deployment of 10 replicas spread over n1 and n2, both heartbeating every
-// 10 s; n1 goes silent `phase` after its last heartbeat. The node agent on
+// Deployment of 10 replicas spread over n1 and n2, both renewing their
+// Lease every 2.5 s and heartbeating every 10 s (to the second); n1 goes
+// silent `phase` after its last heartbeat. The node agent on
 // n2 makes bound pods ready after podStartTime. It returns the time from
 // n1's failure until all 10 replicas are ready on n2.
 func simulateFailover(tb testing.TB, phase time.Duration, tolerationSeconds *int64) time.Duration {
@@ -28,12 +30,23 @@ func simulateFailover(tb testing.TB, phase time.Duration, tolerationSeconds *int
 			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: tolerationSeconds}}
 	}
 	now := t0
-	s := Snapshot{Deployments: []*appsv1.Deployment{d}, Nodes: []*corev1.Node{heartbeatNode("n1", now), heartbeatNode("n2", now)}}
+	s := Snapshot{Deployments: []*appsv1.Deployment{d}, Nodes: []*corev1.Node{heartbeatNode("n1", now), heartbeatNode("n2", now)},
+		Leases: []*coordinationv1.Lease{nodeLease("n1", now), nodeLease("n2", now)}}
 	ids := &seqIDs{}
 	boundAt := map[string]time.Time{}
 	failAt := time.Time{}
-	lastBeat := now
+	lastBeat, lastRenew := now, now
 	for i := 0; i < 20000; i++ {
+		// Lease renewals every 2.5 s; n1's stop once it has failed.
+		if now.Sub(lastRenew) >= LeaseRenewPeriod {
+			lastRenew = now
+			for j, l := range s.Leases {
+				if l.Name == "n1" && !failAt.IsZero() {
+					continue
+				}
+				s.Leases[j] = nodeLease(l.Name, now)
+			}
+		}
 		// Heartbeats every 10 s; n1 stops once it has failed.
 		if now.Sub(lastBeat) >= HeartbeatPeriod {
 			lastBeat = now
@@ -51,7 +64,9 @@ func simulateFailover(tb testing.TB, phase time.Duration, tolerationSeconds *int
 			failAt = now
 		}
 		w := Plan(s, now, ids, FitScheduler{})
+		leases := s.Leases // the planner never writes Leases
 		s = applyWrites(s, w)
+		s.Leases = leases
 		for _, o := range w.Puts {
 			if n, ok := o.(*corev1.Node); ok {
 				for j := range s.Nodes {
@@ -114,22 +129,22 @@ func failoverTimes(tb testing.TB, tolerationSeconds *int64) (mean, worst time.Du
 }
 
 func TestNodeFailover(t *testing.T) {
-	// Detection: heartbeat due (10 s) + 1 s + grace (10 s) after the last
-	// heartbeat, i.e. 11–21 s after the failure; eviction tolerationSeconds
-	// later; then the replacement starts (1 s) on n2.
+	// Detection: grace (10 s) after the last Lease renewal, i.e. 7.5–10 s
+	// after the failure; eviction tolerationSeconds later; then the
+	// replacement starts (1 s) on n2.
 	for _, tc := range []struct {
 		name        string
 		toleration  *int64
 		best, worst time.Duration
 	}{
-		{"default tolerationSeconds 30", nil, 42 * time.Second, 52*time.Second + 200*time.Millisecond},
-		{"tolerationSeconds 0", ptr.To[int64](0), 12 * time.Second, 22*time.Second + 200*time.Millisecond},
+		{"default tolerationSeconds 30", nil, 38*time.Second + 500*time.Millisecond, 41*time.Second + 200*time.Millisecond},
+		{"tolerationSeconds 0", ptr.To[int64](0), 8*time.Second + 500*time.Millisecond, 11*time.Second + 200*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, phase := range []time.Duration{0, 5 * time.Second, 9 * time.Second} {
+			for _, phase := range []time.Duration{0, time.Second, 2 * time.Second, 5 * time.Second, 9 * time.Second} {
 				got := simulateFailover(t, phase, tc.toleration)
-				if got < tc.best-time.Second || got > tc.worst {
-					t.Errorf("failure %v after a heartbeat: recovered in %v, want within [%v, %v]", phase, got, tc.best-time.Second, tc.worst)
+				if got < tc.best || got > tc.worst {
+					t.Errorf("failure %v after a heartbeat: recovered in %v, want within [%v, %v]", phase, got, tc.best, tc.worst)
 				}
 			}
 		})

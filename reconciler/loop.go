@@ -12,6 +12,7 @@ import (
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -279,11 +280,20 @@ func (r *Reconciler) snapshot() (Snapshot, error) {
 	list(manifest.KindPodDisruptionBudget, func(o manifest.Object) {
 		s.PodDisruptionBudgets = append(s.PodDisruptionBudgets, o.(*policyv1.PodDisruptionBudget))
 	})
+	if err == nil {
+		var leases []manifest.Object
+		if leases, err = r.store.List(manifest.KindLease, corev1.NamespaceNodeLease); err != nil {
+			err = fmt.Errorf("list %s: %w", manifest.KindLease, err)
+		}
+		for _, o := range leases {
+			s.Leases = append(s.Leases, o.(*coordinationv1.Lease))
+		}
+	}
 	return s, err
 }
 
 // BuiltinNamespaces exist in every cluster without being committed.
-var BuiltinNamespaces = []string{metav1.NamespaceDefault}
+var BuiltinNamespaces = []string{metav1.NamespaceDefault, corev1.NamespaceNodeLease}
 
 func (r *Reconciler) ensureBuiltins() error {
 	existing, err := r.store.List(manifest.KindNamespace, "")
@@ -315,11 +325,12 @@ func (r *Reconciler) ensureBuiltins() error {
 }
 
 // watchedKinds are the kinds whose changes wake the control loop: all but
-// Events, which the loop itself records.
+// Events, which the loop itself records, and Leases, renewed by every node
+// every 2.5 s (planNodes requeues itself for when one would expire).
 func watchedKinds() []string {
 	var out []string
 	for _, k := range manifest.Kinds() {
-		if k != manifest.KindEvent {
+		if k != manifest.KindEvent && k != manifest.KindLease {
 			out = append(out, k)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,8 +14,9 @@ import (
 
 // Node lifecycle defaults.
 const (
-	// DefaultNodeGracePeriod is how long a node may stay silent after its
-	// next heartbeat was due before it is marked unreachable.
+	// DefaultNodeGracePeriod is how long a node may stay silent (no Lease
+	// renewal, no heartbeat) before it is marked unreachable, as
+	// Kubernetes' node-monitor-grace-period (40 s there).
 	DefaultNodeGracePeriod = 10 * time.Second
 	// DefaultTolerationSeconds is how long a pod stays bound to a node that
 	// is not ready or unreachable before it is evicted, unless the pod has
@@ -23,13 +25,20 @@ const (
 	// HeartbeatPeriod is how often the node agent renews its Node's Ready
 	// condition (nodeagent's heartbeat).
 	HeartbeatPeriod = 10 * time.Second
+	// LeaseRenewPeriod is how often the node agent renews its Lease in
+	// kube-node-lease: a quarter of the lease duration (10 s), as the
+	// kubelet does.
+	LeaseRenewPeriod = 2500 * time.Millisecond
 )
 
 // Options tune Plan; zero fields take the defaults above.
 type Options struct {
-	// NodeGracePeriod: a node whose heartbeat is older than
-	// HeartbeatPeriod + 1 s (heartbeats are stored to the second) +
-	// NodeGracePeriod is unreachable.
+	// NodeGracePeriod: a node silent for longer — now minus the later of
+	// its Lease's renewTime and its Ready heartbeat — is unreachable. A
+	// node without a Lease (an agent that does not renew one) is judged by
+	// its heartbeat alone, which is only due every HeartbeatPeriod and
+	// stored to the second: it is unreachable once the heartbeat is older
+	// than HeartbeatPeriod + 1 s + NodeGracePeriod.
 	NodeGracePeriod time.Duration
 	// DefaultTolerationSeconds is given to new pods for the not-ready and
 	// unreachable NoExecute taints, as Kubernetes' DefaultTolerationSeconds
@@ -59,8 +68,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// planNodes is the node lifecycle controller: a node whose heartbeat is
-// overdue by more than the grace period gets Ready=Unknown
+// planNodes is the node lifecycle controller: a node silent for longer
+// than the grace period (see nodeDeadline) gets Ready=Unknown
 // (NodeStatusUnknown) and the node.kubernetes.io/unreachable NoSchedule and
 // NoExecute taints; a node reporting Ready=False gets the not-ready ones; a
 // node heartbeating Ready=True again loses them. Nodes that never sent a
@@ -70,9 +79,12 @@ func (o Options) withDefaults() Options {
 // toleration for the taint runs out (at once if it has none; never if it
 // tolerates it without tolerationSeconds). Their controllers replace them
 // elsewhere in the same pass. The pod objects stay Terminating until the
-// node agent comes back and stops them, as in Kubernetes.
+// node agent comes back and stops them, as in Kubernetes. Lease renewals
+// do not wake the control loop: planNodes requeues itself for the moment
+// the newest renewal it saw would expire.
 func planNodes(w *Writes, ix *index, now time.Time, opts Options) {
-	due := HeartbeatPeriod + time.Second + opts.NodeGracePeriod
+	renewed := nodeLeaseRenewals(ix.snap.Leases)
+	deleteOrphanLeases(w, ix.snap)
 	evictions := map[string][]corev1.Taint{} // node → its NoExecute taints
 	notReady := map[string]bool{}
 	for i, n := range ix.snap.Nodes {
@@ -83,7 +95,7 @@ func planNodes(w *Writes, ix *index, now time.Time, opts Options) {
 		u := n.DeepCopy()
 		uready := readyCondition(u)
 		if ready.Status == corev1.ConditionTrue {
-			if late := ready.LastHeartbeatTime.Add(due); now.Before(late) {
+			if late := nodeDeadline(ready.LastHeartbeatTime.Time, renewed[n.Name], opts.NodeGracePeriod); now.Before(late) {
 				w.requeue(late.Sub(now))
 			} else {
 				uready.Status = corev1.ConditionUnknown
@@ -156,6 +168,49 @@ func planNodes(w *Writes, ix *index, now time.Time, opts Options) {
 	if changed {
 		ix.snap.Pods = pods
 	}
+}
+
+// nodeLeaseRenewals returns each node's last Lease renewal (the Leases
+// in kube-node-lease, named after their node).
+func nodeLeaseRenewals(leases []*coordinationv1.Lease) map[string]time.Time {
+	out := make(map[string]time.Time, len(leases))
+	for _, l := range leases {
+		if l.Namespace == corev1.NamespaceNodeLease && l.Spec.RenewTime != nil {
+			out[l.Name] = l.Spec.RenewTime.Time
+		}
+	}
+	return out
+}
+
+// deleteOrphanLeases deletes the node Leases whose Node is gone (owner
+// references to a Node, as the kubelet writes them, have this effect in
+// Kubernetes).
+func deleteOrphanLeases(w *Writes, s Snapshot) {
+	nodes := make(map[string]bool, len(s.Nodes))
+	for _, n := range s.Nodes {
+		nodes[n.Name] = true
+	}
+	for _, l := range s.Leases {
+		if l.Namespace == corev1.NamespaceNodeLease && !nodes[l.Name] {
+			w.Deletes = append(w.Deletes, l)
+		}
+	}
+}
+
+// nodeDeadline is when a node that last heartbeat at heartbeat and last
+// renewed its Lease at renewed (zero: no Lease) becomes unreachable: grace
+// after the later of the two, as Kubernetes measures
+// node-monitor-grace-period from its probe timestamp. Without a Lease, the
+// heartbeat alone: grace after the next one was due (HeartbeatPeriod, plus
+// 1 s since heartbeats are stored to the second).
+func nodeDeadline(heartbeat, renewed time.Time, grace time.Duration) time.Time {
+	if renewed.IsZero() {
+		return heartbeat.Add(HeartbeatPeriod + time.Second + grace)
+	}
+	if heartbeat.After(renewed) {
+		renewed = heartbeat
+	}
+	return renewed.Add(grace)
 }
 
 func replacePod(pods []*corev1.Pod, uid types.UID, u *corev1.Pod) {

@@ -2,11 +2,16 @@ package reconciler
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tug-dev/tug/manifest"
+	"github.com/tug-dev/tug/state"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,6 +23,15 @@ func heartbeatNode(name string, hb time.Time) *corev1.Node {
 	n := readyNode(name, "4")
 	n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(hb)
 	return n
+}
+
+// nodeLease is a node's Lease in kube-node-lease, renewed at renewed.
+func nodeLease(node string, renewed time.Time) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node), LeaseDurationSeconds: ptr.To[int32](10),
+			RenewTime: ptr.To(metav1.NewMicroTime(renewed))},
+	}
 }
 
 func unreachableTaints(added time.Time) []corev1.Taint {
@@ -52,13 +66,55 @@ func TestPlanNodes(t *testing.T) {
 	tests := []struct {
 		name    string
 		node    *corev1.Node
+		lease   *coordinationv1.Lease
 		pods    []*corev1.Pod
 		now     time.Time
 		node2   nodeView
 		pods2   map[string]podView
 		requeue time.Duration
 	}{{
-		name:    "fresh heartbeat",
+		name:    "lease renewed: ready although the heartbeat is 20 s old",
+		node:    heartbeatNode("n1", t0),
+		lease:   nodeLease("n1", t0.Add(15*time.Second)),
+		pods:    []*corev1.Pod{withDefaults(boundPod("a", "n1"))},
+		now:     t0.Add(20 * time.Second),
+		node2:   nodeView{Ready: "True"},
+		pods2:   map[string]podView{"a": {Ready: true}},
+		requeue: 5 * time.Second,
+	}, {
+		name:  "just within: grace after the lease renewal",
+		node:  heartbeatNode("n1", t0),
+		lease: nodeLease("n1", t0.Add(2500*time.Millisecond)),
+		now:   t0.Add(12500*time.Millisecond - time.Millisecond),
+		node2: nodeView{Ready: "True"}, requeue: time.Millisecond,
+	}, {
+		name:    "lease silent for the grace period: unreachable before the next heartbeat was due",
+		node:    heartbeatNode("n1", t0),
+		lease:   nodeLease("n1", t0.Add(2500*time.Millisecond)),
+		pods:    []*corev1.Pod{withDefaults(boundPod("a", "n1"))},
+		now:     t0.Add(12500 * time.Millisecond),
+		node2:   nodeView{Ready: "Unknown", Taints: []string{"node.kubernetes.io/unreachable:NoSchedule", "node.kubernetes.io/unreachable:NoExecute"}},
+		pods2:   map[string]podView{"a": {}},
+		requeue: 30 * time.Second,
+	}, {
+		name:    "heartbeat newer than the lease counts",
+		node:    heartbeatNode("n1", t0.Add(10*time.Second)),
+		lease:   nodeLease("n1", t0.Add(7500*time.Millisecond)),
+		now:     t0.Add(19 * time.Second),
+		node2:   nodeView{Ready: "True"},
+		requeue: time.Second,
+	}, {
+		name: "a lease outside kube-node-lease is not the node's: heartbeat rule",
+		node: heartbeatNode("n1", t0),
+		lease: func() *coordinationv1.Lease {
+			l := nodeLease("n1", t0.Add(19*time.Second))
+			l.Namespace = "default"
+			return l
+		}(),
+		now:   t0.Add(21 * time.Second),
+		node2: nodeView{Ready: "Unknown", Taints: []string{"node.kubernetes.io/unreachable:NoSchedule", "node.kubernetes.io/unreachable:NoExecute"}},
+	}, {
+		name:    "no lease, fresh heartbeat",
 		node:    heartbeatNode("n1", t0),
 		pods:    []*corev1.Pod{withDefaults(boundPod("a", "n1"))},
 		now:     t0.Add(5 * time.Second),
@@ -66,12 +122,12 @@ func TestPlanNodes(t *testing.T) {
 		pods2:   map[string]podView{"a": {Ready: true}},
 		requeue: 16 * time.Second,
 	}, {
-		name:  "just within: heartbeat period + 1 s + grace",
+		name:  "no lease, just within: heartbeat period + 1 s + grace",
 		node:  heartbeatNode("n1", t0),
 		now:   t0.Add(21*time.Second - time.Millisecond),
 		node2: nodeView{Ready: "True"}, requeue: time.Millisecond,
 	}, {
-		name:    "silent: unreachable, pods not ready, eviction in 30 s",
+		name:    "no lease, silent: unreachable, pods not ready, eviction in 30 s",
 		node:    heartbeatNode("n1", t0),
 		pods:    []*corev1.Pod{withDefaults(boundPod("a", "n1"))},
 		now:     t0.Add(21 * time.Second),
@@ -134,6 +190,9 @@ func TestPlanNodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Snapshot{Nodes: []*corev1.Node{tt.node}, Pods: tt.pods}
+			if tt.lease != nil {
+				s.Leases = []*coordinationv1.Lease{tt.lease}
+			}
 			w := PlanOptions(s, tt.now, &seqIDs{}, FitScheduler{}, Options{})
 			s = applyWrites(s, w)
 			for _, n := range w.Puts {
@@ -159,6 +218,70 @@ func TestPlanNodes(t *testing.T) {
 				t.Errorf("requeue after %v, want %v", w.RequeueAfter, tt.requeue)
 			}
 		})
+	}
+}
+
+// TestLeaseLoop drives a pass against the real store: the snapshot holds
+// the node Leases, the pass requeues itself for when the Lease would
+// expire (Lease writes do not wake the loop), and one pass after the
+// expiry marks the node unreachable.
+func TestLeaseLoop(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := t0.Add(15 * time.Second)
+	r := New(Config{Store: st, Clock: func() time.Time { return now }})
+	n := heartbeatNode("n1", t0)
+	n.UID = ""
+	lease := nodeLease("n1", t0.Add(12500*time.Millisecond))
+	manifest.SetTypeMeta(n)
+	manifest.SetTypeMeta(lease)
+	if _, err := st.Apply([]manifest.Object{n, lease}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(watchedKinds(), manifest.KindLease) || slices.Contains(watchedKinds(), manifest.KindEvent) {
+		t.Errorf("watchedKinds() = %v: Leases and Events must not wake the loop", watchedKinds())
+	}
+	if err := r.ensureBuiltins(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(manifest.Key{Kind: manifest.KindNamespace, Name: corev1.NamespaceNodeLease}); err != nil {
+		t.Errorf("built-in namespace kube-node-lease: %v", err)
+	}
+	requeue, err := r.pass()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 7500 * time.Millisecond; requeue != want {
+		t.Errorf("requeue after %v, want %v (the lease expires at renewal + 10 s)", requeue, want)
+	}
+	now = now.Add(requeue)
+	if _, err := r.pass(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := st.Get(manifest.Key{Kind: manifest.KindNode, Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readyCondition(o.(*corev1.Node)).Status; got != corev1.ConditionUnknown {
+		t.Errorf("node Ready = %s after the lease expired, want Unknown", got)
+	}
+}
+
+func TestDeleteOrphanLeases(t *testing.T) {
+	other := nodeLease("gone", t0)
+	other.Namespace = "default"
+	s := Snapshot{Nodes: []*corev1.Node{heartbeatNode("n1", t0)},
+		Leases: []*coordinationv1.Lease{nodeLease("n1", t0), nodeLease("gone", t0), other}}
+	w := Plan(s, t0.Add(time.Second), &seqIDs{}, FitScheduler{})
+	var got []string
+	for _, d := range w.Deletes {
+		got = append(got, d.GetNamespace()+"/"+d.GetName())
+	}
+	if diff := cmp.Diff([]string{"kube-node-lease/gone"}, got); diff != "" {
+		t.Errorf("deletes (-want +got):\n%s", diff)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/tug-dev/tug/manifest"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -43,6 +44,8 @@ type Snapshot struct {
 	// PodDisruptionBudgets gate drains; the reconciler keeps their status
 	// (pdb.go, drain.go).
 	PodDisruptionBudgets []*policyv1.PodDisruptionBudget
+	// Leases are the node agents' heartbeats in kube-node-lease (node.go).
+	Leases []*coordinationv1.Lease
 }
 
 // IDs hands out the random parts of new objects, so planning stays a pure

@@ -13,4 +13,14 @@
 // the CA (ServerTLS); NodeName turns a verified certificate into the node
 // identity that the API's NodeRestriction rules check. A node trusts only
 // the CA in its certificate directory (ClientTLS).
+//
+// Logs flow the other way, as from kube-apiserver to the kubelet: IssueNode
+// also writes node-serving.crt/key (CN=system:node:NAME, server-auth, the
+// node's name as DNS SAN), which the node's log listener serves with
+// (NodeServingTLS); the server connects with server-client.crt/key from its
+// PKI directory (ServerClientCertificate: CN=system:tug-server,
+// O=system:masters), verifying the node's certificate against the CA under
+// the node's name (NodeLogClientTLS with ServerName set). The listener
+// serves only that client (IsServerClient): a node cannot read another's
+// logs.
 package pki

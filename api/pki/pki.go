@@ -142,13 +142,7 @@ func (ca *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.
 		Subject:     pkix.Name{CommonName: "tugd"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else if h != "" {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
+	addHosts(tmpl, hosts)
 	der, err := ca.issue(tmpl, key, now)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("pki: issue server certificate: %w", err)
@@ -162,6 +156,18 @@ func (ca *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
 
+// addHosts puts each of hosts into tmpl's SANs: an IP address or a DNS
+// name.
+func addHosts(tmpl *x509.Certificate, hosts []string) {
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+}
+
 func covers(c *x509.Certificate, hosts []string) bool {
 	for _, h := range hosts {
 		if h != "" && c.VerifyHostname(h) != nil {
@@ -173,8 +179,10 @@ func covers(c *x509.Certificate, hosts []string) bool {
 
 // IssueNode writes ca.crt, node.crt and node.key into outDir (created, mode
 // 0700): a client certificate for node with CN=system:node:NAME and
-// O=system:nodes.
-func (ca *CA) IssueNode(node, outDir string, now time.Time) error {
+// O=system:nodes; and node-serving.crt and node-serving.key, the serving
+// certificate of the node's log listener (DNS SAN: the node's name; hosts:
+// extra SANs).
+func (ca *CA) IssueNode(node, outDir string, now time.Time, hosts ...string) error {
 	if err := ValidNodeName(node); err != nil {
 		return err
 	}
@@ -197,6 +205,9 @@ func (ca *CA) IssueNode(node, outDir string, now time.Time) error {
 		return err
 	}
 	if err := writePEM(filepath.Join(outDir, NodeCert), "CERTIFICATE", der, 0o644); err != nil {
+		return err
+	}
+	if err := ca.issueNodeServing(node, outDir, hosts, now); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(outDir, CACert), ca.PEM, 0o644)

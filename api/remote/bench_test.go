@@ -2,7 +2,9 @@ package remote_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -54,7 +56,12 @@ func BenchmarkStatusWrite(b *testing.B) {
 // beside an in-process Notify on the server's store (the anchor), in the
 // same run. Goal: well under the node agent's 1 s pass cadence.
 func BenchmarkWatchPropagation(b *testing.B) {
-	e := newEnv(b)
+	// n2 reads only the ConfigMaps its pods use: one of them mounts x/cm.
+	user := pod("user", "n2")
+	user.Namespace = "x"
+	user.Spec.Volumes = []corev1.Volume{{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}}}
+	e := newEnv(b, user)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	remoteCh := e.rs.Notify(ctx, manifest.KindConfigMap)
@@ -102,4 +109,49 @@ func BenchmarkWatchPropagation(b *testing.B) {
 	b.ReportMetric(float64(mean)/float64(local), "remote/local")
 	b.Logf("change → remote cache %v, in-process notify %v (anchor), ratio %.1f",
 		mean, local, float64(mean)/float64(local))
+}
+
+// BenchmarkNodeGraphList measures a node's list of Secrets on the agent
+// listener, filtered to those its pods reference (Kubernetes' Node
+// authorizer: the node's pods are read to build the graph), with 1,000
+// pods (half on n2, each using its own Secret) and 1,000 Secrets, beside
+// the plain list of the same 1,000 pods (the anchor), in the same run.
+func BenchmarkNodeGraphList(b *testing.B) {
+	const n = 1000
+	var objs []manifest.Object
+	for i := range n {
+		node := "n1"
+		if i%2 == 0 {
+			node = "n2"
+		}
+		p := pod(fmt.Sprintf("p%04d", i), node)
+		p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: fmt.Sprintf("s%04d", i)}}}}
+		objs = append(objs, p, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("s%04d", i)},
+			Data: map[string][]byte{"k": []byte("v")}})
+	}
+	e := newEnv(b, objs...)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: e.tls}}
+	list := func(path string, want int) {
+		resp, err := hc.Get(e.srv.URL + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || len(l.Items) != want {
+			b.Fatalf("GET %s: %d items (%v), want %d", path, len(l.Items), err, want)
+		}
+	}
+	anchor := timeIt(b, max(b.N, 5), func(int) { list("/api/v1/pods", n) })
+	b.ResetTimer()
+	filtered := timeIt(b, b.N, func(int) { list("/api/v1/secrets", n/2) })
+	b.StopTimer()
+	b.ReportMetric(float64(filtered.Microseconds()), "graph_us/list")
+	b.ReportMetric(float64(anchor.Microseconds()), "pods_us/list")
+	b.ReportMetric(float64(filtered)/float64(anchor), "graph/pods")
+	b.Logf("n2 lists its 500 of 1,000 Secrets (node graph) %v, plain list of the 1,000 pods %v (anchor), ratio %.2f",
+		filtered, anchor, float64(filtered)/float64(anchor))
 }

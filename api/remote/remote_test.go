@@ -1,13 +1,18 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
+	"log/slog"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +33,7 @@ type env struct {
 	server *state.Store
 	srv    *httptest.Server
 	rs     *remote.Store
+	tls    *tls.Config // n2's client configuration
 }
 
 func newEnv(t testing.TB, objs ...manifest.Object) *env {
@@ -88,7 +94,7 @@ func newEnv(t testing.TB, objs ...manifest.Object) *env {
 	if err := rs.WaitSynced(syncCtx); err != nil {
 		t.Fatal(err)
 	}
-	return &env{server: st, srv: srv, rs: rs}
+	return &env{server: st, srv: srv, rs: rs, tls: tlsCfg}
 }
 
 func pod(name, node string) *corev1.Pod {
@@ -128,7 +134,13 @@ func TestCacheFollowsTheServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cms := e.rs.Notify(ctx, manifest.KindConfigMap)
-	if _, err := e.server.Apply([]manifest.Object{&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new"}}}, nil, nil); err != nil {
+	// n2 reads only the ConfigMaps its pods use (the node graph): a pod
+	// bound to it mounts the new one.
+	user := pod("user", "n2")
+	user.Namespace = "x"
+	user.Spec.Volumes = []corev1.Volume{{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "new"}}}}}
+	if _, err := e.server.Apply([]manifest.Object{&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new"}}, user}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -150,7 +162,7 @@ func TestCacheFollowsTheServer(t *testing.T) {
 	}
 	eventually(t, "the deletion to reach the cache after a reconnect", func() bool {
 		got, _ := e.rs.List(manifest.KindPod, "")
-		return cmp.Equal(names(got), []string{"default/b"})
+		return cmp.Equal(names(got), []string{"default/b", "x/user"})
 	})
 }
 
@@ -265,4 +277,115 @@ func TestPodStatusAndDelete(t *testing.T) {
 	if err := e.rs.RecordEvent(nodeEv); err != nil {
 		t.Errorf("event about itself: %v", err)
 	}
+}
+
+// TestStartsBeforeTheServer: a node agent started before its server keeps
+// retrying the first list with back-off and syncs once the server is up.
+func TestStartsBeforeTheServer(t *testing.T) {
+	dir := t.TempDir()
+	st, err := state.Open(filepath.Join(dir, "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Apply([]manifest.Object{pod("a", "n2")}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "pki"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.ServerCertificate(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certDir := filepath.Join(dir, "n2")
+	if err := ca.IssueNode("n2", certDir, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, _, err := pki.ClientTLS(certDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reserve an address, and leave it closed: the server is not up yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs syncBuffer
+	rs, err := remote.New(remote.Config{Server: "https://" + addr, TLS: tlsCfg, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- rs.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-runDone
+		}
+	}
+	defer stop()
+	synced := make(chan error, 1)
+	go func() { synced <- rs.WaitSynced(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-synced:
+		t.Fatalf("WaitSynced returned %v before the server was up", err)
+	default:
+	}
+	if !strings.Contains(logs.String(), "list failed; retrying") {
+		t.Errorf("no failure logged while the server was down; log:\n%s", logs.String())
+	}
+
+	watches := api.NewWatchCache(st, 0, nil)
+	go func() { _ = watches.Run(ctx) }()
+	<-watches.Ready()
+	srv := httptest.NewUnstartedServer(api.NewAgentHandler(api.Config{
+		Store: st, Watch: watches, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
+	}, st))
+	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
+		t.Skipf("the reserved address %s was taken meanwhile: %v", addr, err)
+	}
+	srv.TLS = pki.ServerTLS(ca, cert)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close() // after the store has stopped (deferred later, runs first): its watches are open
+	defer stop()
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not synced 5 s after the server came up")
+	}
+	if _, err := rs.Get(manifest.Key{Kind: manifest.KindPod, Namespace: "default", Name: "a"}); err != nil {
+		t.Errorf("Get after the late sync: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -10,22 +10,15 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tug-dev/tug/api/pki"
 	"github.com/tug-dev/tug/api/remote"
-	"github.com/tug-dev/tug/dns"
 	"github.com/tug-dev/tug/manifest"
-	"github.com/tug-dev/tug/nodeagent"
-	"github.com/tug-dev/tug/nodeagent/containerdproc"
-	"github.com/tug-dev/tug/nodeagent/images"
-	"github.com/tug-dev/tug/proxy"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -38,6 +31,7 @@ type agentOptions struct {
 	serviceCIDR         string
 	clusterDNS          string
 	podCIDRWait         time.Duration
+	logListen           string // the log listener; empty: <node-ip>:10250
 }
 
 // agentCommand is `tugd agent`: a remote node. It runs containerd, the node
@@ -76,6 +70,7 @@ and reports their status; Git, the reconciler and the read-only API stay on the 
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.clusterDNS, "cluster-dns", "10.43.0.10", "cluster DNS address (see tugd --help); empty disables cluster DNS on this node")
 	f.StringVar(&o.serviceCIDR, "service-cidr", "10.43.0.0/16", "service cluster IP range (as on the server)")
+	f.StringVar(&o.logListen, "agent-log-listen", "", "serve this node's pod logs to the server here (HTTPS; only the server's client certificate is accepted), as the kubelet does (default <node-ip>:10250); \"off\" disables it")
 	return cmd
 }
 
@@ -102,11 +97,7 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		}
 		o.nodeIP = ip
 	}
-	if err := os.MkdirAll(filepath.Join(o.dataDir, "images"), 0o755); err != nil {
-		return err
-	}
-	serviceCIDR, err := netip.ParsePrefix(o.serviceCIDR)
-	if err != nil || !serviceCIDR.Addr().Is4() {
+	if serviceCIDR, err := netip.ParsePrefix(o.serviceCIDR); err != nil || !serviceCIDR.Addr().Is4() {
 		return fmt.Errorf("--service-cidr %q: want an IPv4 prefix such as 10.43.0.0/16", o.serviceCIDR)
 	}
 
@@ -114,15 +105,17 @@ func runAgent(ctx context.Context, o agentOptions) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return st.Run(ctx) })
-	defer func() { _ = g.Wait() }()
+	defer func() { cancel(); _ = g.Wait() }() // a failed start stops what began
 
-	syncCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = st.WaitSynced(syncCtx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot read the cluster from %s (is the server's --agent-listen reachable, and node.crt signed by its CA?): %w", o.server, err)
+	// The first sync waits for the server as long as it takes: the store
+	// retries with back-off and logs each failure, so an agent started
+	// before its server joins when the server comes up.
+	log.Info("connecting to the server", "server", o.server, "node", o.nodeName)
+	if err := st.WaitSynced(ctx); err != nil {
+		return fmt.Errorf("cannot read the cluster from %s: %w", o.server, err)
 	}
 	log.Info("connected to the server", "server", o.server, "node", o.nodeName)
 	// The Node's spec.podCIDR (allocated by the server) wins over the flag.
@@ -141,70 +134,21 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		}
 	}
 
-	// containerd: our own child process unless told to use an existing one.
-	address, runcRoot := o.containerdAddress, ""
-	if address == "" {
-		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log})
-		address, runcRoot = proc.Address(), proc.RuncRoot()
-		g.Go(func() error { return proc.Run(ctx) })
-		readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := proc.WaitReady(readyCtx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("containerd did not start: %w (see %s)", err, filepath.Join(o.dataDir, "containerd"))
-		}
-	}
-	client, err := containerd.New(address, containerd.WithDefaultNamespace(containerdNamespace))
-	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", address, err)
-	}
-	defer client.Close()
-	importer := &images.Importer{Client: client, Dir: filepath.Join(o.dataDir, "images"), Namespace: containerdNamespace, Logger: log.With("component", "images")}
-	if err := importer.ImportAll(ctx); err != nil {
-		log.Warn("importing image archives", "err", err)
-	}
-	g.Go(func() error { return importer.Run(ctx) })
-
-	var clusterDNS proxy.ClusterDNS
-	if o.clusterDNS != "" {
-		ip, err := netip.ParseAddr(o.clusterDNS)
-		podNet, perr := netip.ParsePrefix(o.podCIDR)
-		if err != nil || !ip.Is4() || perr != nil || !podNet.Addr().Is4() {
-			return fmt.Errorf("--cluster-dns %q with pod CIDR %q: want IPv4 addresses such as 10.43.0.10 and 10.42.1.0/24", o.clusterDNS, o.podCIDR)
-		}
-		clusterDNS = proxy.ClusterDNS{IP: ip, Server: netip.AddrPortFrom(podNet.Masked().Addr().Next(), 53)}
-		upstreams, err := dns.UpstreamsFromResolvConf("/etc/resolv.conf", clusterDNS.Server.String(), ip.String())
-		if err != nil {
-			log.Warn("cluster DNS forwards nothing", "err", err)
-		}
-		dnsServer, err := dns.New(dns.Config{Store: st, Addr: clusterDNS.Server.String(), Upstreams: upstreams,
-			ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "dns")})
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return dnsServer.Run(ctx) })
-	}
-
-	agent, err := nodeagent.New(nodeagent.Config{
-		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir, NodeIP: o.nodeIP,
-		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log, Clock: time.Now,
-		ClusterDNS: o.clusterDNS, LogDriver: logDriverExe(),
+	nd, err := runNode(ctx, g, nodeDeps{
+		store: st, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, dataDir: o.dataDir,
+		containerdAddress: o.containerdAddress, cniBinDir: o.cniBinDir, clusterDNS: o.clusterDNS,
+		serviceCIDR: o.serviceCIDR, log: log,
 	})
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return agent.Run(ctx) })
-	runPodRoutes(ctx, g, st, o.nodeName, log.With("component", "routes")) // routes.go: host-gw routes to the other nodes' pods
-	// host-gw routes to the other nodes' pod CIDRs (cmd/tugd/routes.go).
-	runPodRoutes(ctx, g, st, o.nodeName, log.With("component", "routes"))
+	defer nd.Close()
+	// Pod logs for the server's API, as the kubelet serves them.
+	if err := serveNodeLogs(ctx, g, o, st, nd.agent, log.With("component", "log-listener")); err != nil {
+		return err
+	}
 
-	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
-	defer applier.Close()
-	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy"),
-		ClusterDNS: clusterDNS, NodeName: o.nodeName, BridgeNetfilter: true})
-	g.Go(func() error { return svcProxy.Run(ctx) })
-
-	log.Info("tugd agent started", "server", o.server, "node", o.nodeName, "nodeIP", o.nodeIP, "podCIDR", o.podCIDR, "containerd", address)
+	log.Info("tugd agent started", "server", o.server, "node", o.nodeName, "nodeIP", o.nodeIP, "podCIDR", o.podCIDR, "containerd", nd.containerd)
 	err = g.Wait()
 	log.Info("tugd agent stopped; running containers keep running and are adopted at the next start")
 	return err

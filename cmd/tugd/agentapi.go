@@ -94,3 +94,20 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	w.log.Debug("agent API", "msg", string(p))
 	return len(p), nil
 }
+
+// nodeLogClient reads the logs of pods on remote nodes from their log
+// listeners, presenting the server's client certificate (issued by the CA
+// under <data-dir>/pki at the first start).
+func nodeLogClient(dataDir string) (*api.NodeLogClient, error) {
+	dir := filepath.Join(dataDir, "pki")
+	now := time.Now()
+	ca, err := pki.LoadOrCreateCA(dir, now)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.ServerClientCertificate(dir, now)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewNodeLogClient(pki.NodeLogClientTLS(ca, cert)), nil
+}

@@ -17,7 +17,7 @@ func issueNodeCertCommand() *cobra.Command {
 	var dataDir, node, out string
 	cmd := &cobra.Command{
 		Use:   "issue-node-cert --node NAME --out DIR",
-		Short: "write ca.crt, node.crt and node.key for a remote node agent (CN=system:node:NAME, O=system:nodes)",
+		Short: "write ca.crt, node.crt/key (client, CN=system:node:NAME, O=system:nodes) and node-serving.crt/key (its log listener) for a remote node agent",
 		Long: `issue-node-cert signs a client certificate for one node with the cluster CA
 under --data-dir/pki (creating the CA at the first use, as the server does at its
 first start with --agent-listen). Copy DIR to the node and start it with
@@ -35,7 +35,7 @@ tugd agent --server https://SERVER:7444 --cert-dir DIR --node-name NAME.`,
 			if err := ca.IssueNode(node, out, time.Now()); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s for node %s to %s\n", pki.CACert, pki.NodeCert, pki.NodeKey, node, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s, %s, %s and %s for node %s to %s\n", pki.CACert, pki.NodeCert, pki.NodeKey, pki.NodeServingCert, pki.NodeServingKey, node, out)
 			return nil
 		},
 	}

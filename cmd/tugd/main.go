@@ -10,27 +10,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tug-dev/tug/api"
-	"github.com/tug-dev/tug/dns"
 	"github.com/tug-dev/tug/gitsync"
 	"github.com/tug-dev/tug/gitsync/webhook"
 	"github.com/tug-dev/tug/manifest"
-	"github.com/tug-dev/tug/nodeagent"
 	"github.com/tug-dev/tug/nodeagent/containerdproc"
-	"github.com/tug-dev/tug/nodeagent/images"
 	"github.com/tug-dev/tug/printers"
-	"github.com/tug-dev/tug/proxy"
 	"github.com/tug-dev/tug/reconciler"
 	"github.com/tug-dev/tug/state"
 )
@@ -50,6 +44,7 @@ type options struct {
 	nodeIP              string   // InternalIP; empty: defaultNodeIP
 	agentListen         string   // remote node agents' API (mutual TLS); empty: off
 	tlsSANs             []string // extra names in the agent listener's certificate
+	pprofListen         string   // /debug/pprof for profiling; empty: off
 }
 
 func main() {
@@ -98,6 +93,7 @@ The API on --listen is read-only.`,
 	f.StringVar(&o.serviceCIDR, "service-cidr", "10.43.0.0/16", "service cluster IP range: the proxy programs nftables table ip tug and drops traffic to its unallocated addresses")
 	f.StringVar(&o.agentListen, "agent-listen", "", "serve remote node agents (tugd agent) here, e.g. 0.0.0.0:7444: HTTPS with client certificates from tugd issue-node-cert required; empty: no remote nodes")
 	f.StringArrayVar(&o.tlsSANs, "tls-san", nil, "extra host name or address in the --agent-listen certificate (repeatable)")
+	f.StringVar(&o.pprofListen, "pprof-listen", "", "serve Go's /debug/pprof profiles here, e.g. 127.0.0.1:6060 (keep it on loopback); empty: off")
 	cmd.AddCommand(issueNodeCertCommand(), agentCommand())
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
@@ -122,76 +118,19 @@ func run(ctx context.Context, o options) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 
-	// containerd: our own child process unless told to use an existing one.
-	address, runcRoot := o.containerdAddress, ""
-	if address == "" {
-		proc := containerdproc.New(containerdproc.Config{Dir: filepath.Join(o.dataDir, "containerd"), Logger: log})
-		address, runcRoot = proc.Address(), proc.RuncRoot()
-		g.Go(func() error { return proc.Run(ctx) })
-		readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := proc.WaitReady(readyCtx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("containerd did not start: %w (see %s)", err, filepath.Join(o.dataDir, "containerd"))
-		}
-	}
-	client, err := containerd.New(address, containerd.WithDefaultNamespace(containerdNamespace))
-	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", address, err)
-	}
-	defer client.Close()
-
-	importer := &images.Importer{Client: client, Dir: filepath.Join(o.dataDir, "images"), Namespace: containerdNamespace, Logger: log.With("component", "images")}
-	// Archives import in the background: pods whose images are present
-	// start meanwhile, the others wait for it (nodeagent Config.Imports).
-	g.Go(func() error { return importer.Run(ctx) })
-
-	// Cluster DNS: served on the pod bridge gateway, reached as --cluster-dns.
-	var clusterDNS proxy.ClusterDNS
-	if o.clusterDNS != "" {
-		ip, err := netip.ParseAddr(o.clusterDNS)
-		podNet, perr := netip.ParsePrefix(o.podCIDR)
-		if err != nil || !ip.Is4() || perr != nil || !podNet.Addr().Is4() {
-			return fmt.Errorf("--cluster-dns %q with --pod-cidr %q: want IPv4 addresses such as 10.43.0.10 and 10.42.0.0/24", o.clusterDNS, o.podCIDR)
-		}
-		clusterDNS = proxy.ClusterDNS{IP: ip, Server: netip.AddrPortFrom(podNet.Masked().Addr().Next(), 53)}
-		svcNet, _ := netip.ParsePrefix(o.serviceCIDR) // checked below, for the proxy
-		upstreams, err := dns.UpstreamsFromResolvConf("/etc/resolv.conf", clusterDNS.Server.String(), ip.String())
-		if err != nil {
-			log.Warn("cluster DNS forwards nothing", "err", err)
-		}
-		dnsServer, err := dns.New(dns.Config{Store: st, Addr: clusterDNS.Server.String(), Upstreams: upstreams,
-			ServiceCIDR: svcNet.Masked(), Logger: log.With("component", "dns")})
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return dnsServer.Run(ctx) })
-	}
-
 	if o.nodeIP == "" {
 		o.nodeIP = defaultNodeIP(log)
 	}
-	agent, err := nodeagent.New(nodeagent.Config{
-		NodeName: o.nodeName, DataDir: o.dataDir, PodCIDR: o.podCIDR, CNIBinDir: o.cniBinDir, NodeIP: o.nodeIP,
-		Client: client, Namespace: containerdNamespace, RuncRoot: runcRoot, Store: st, Logger: log, Clock: time.Now,
-		ClusterDNS: o.clusterDNS, LogDriver: logDriverExe(),
-		Imports: importer,
+	// This machine is a node too (node.go): the same parts as tugd agent.
+	nd, err := runNode(ctx, g, nodeDeps{
+		store: st, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR: o.podCIDR, dataDir: o.dataDir,
+		containerdAddress: o.containerdAddress, cniBinDir: o.cniBinDir, clusterDNS: o.clusterDNS,
+		serviceCIDR: o.serviceCIDR, log: log,
 	})
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return agent.Run(ctx) })
-	runPodRoutes(ctx, g, st, o.nodeName, log.With("component", "routes"))
-
-	serviceCIDR, err := netip.ParsePrefix(o.serviceCIDR)
-	if err != nil || !serviceCIDR.Addr().Is4() {
-		return fmt.Errorf("--service-cidr %q: want an IPv4 prefix such as 10.43.0.0/16", o.serviceCIDR)
-	}
-	applier := proxy.NewApplier(nil, log.With("component", "proxy"))
-	defer applier.Close()
-	svcProxy := proxy.New(proxy.Config{Store: st, Applier: applier, ServiceCIDR: serviceCIDR.Masked(), Logger: log.With("component", "proxy"),
-		ClusterDNS: clusterDNS, NodeName: o.nodeName, BridgeNetfilter: true})
-	g.Go(func() error { return svcProxy.Run(ctx) })
+	defer nd.Close()
 
 	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now,
 		StorageDir: filepath.Join(o.dataDir, "storage")}) // local-path volumes; the node agent uses the same directory
@@ -228,12 +167,21 @@ func run(ctx context.Context, o options) error {
 	}
 	watches := api.NewWatchCache(st, 0, log.With("component", "api"))
 	g.Go(func() error { return watches.Run(ctx) })
+	if err := servePprof(ctx, g, o.pprofListen); err != nil {
+		return err
+	}
 	apiCfg := api.Config{
-		Store: st, Watch: watches, Logs: agent, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
+		Store: st, Watch: watches, Logs: nd.agent, NodeName: o.nodeName, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
 		Repo: o.repo, Branch: o.branch, Tag: o.tag, Commit: syncer.Status().Commit, Logger: log.With("component", "api"), Clock: time.Now,
 		Table:      printers.Table,
 		SyncStatus: func() api.SyncStatus { return syncStatus(syncer.Status()) },
 		Webhooks:   webhookStats(hooks),
+	}
+	if o.agentListen != "" {
+		// Logs of pods on remote nodes come from their log listeners.
+		if apiCfg.NodeLogs, err = nodeLogClient(o.dataDir); err != nil {
+			return err
+		}
 	}
 	handler := api.NewHandler(apiCfg)
 	if o.agentListen != "" {
@@ -264,7 +212,7 @@ func run(ctx context.Context, o options) error {
 		}
 		return nil
 	})
-	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "tag", o.tag, "commit", o.commit, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", address)
+	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "tag", o.tag, "commit", o.commit, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", nd.containerd)
 	err = g.Wait()
 	log.Info("tugd stopped; running containers keep running and are adopted at the next start")
 	return err

@@ -127,13 +127,16 @@ func StartContainerd(t testing.TB, dir string) *Containerd {
 }
 
 // CleanNamespace deletes every task (killing it), container and snapshot in
-// the namespace of ctx. Images and content are kept.
+// the namespace of ctx, then the pod cgroups that held those containers
+// and are now empty (cgroups.go: rmdir only, only pod<uid> cgroups below
+// /tug, in every hierarchy). Images and content are kept.
 func CleanNamespace(ctx context.Context, client *containerd.Client, snapshotter string) error {
 	var errs []error
 	containers, err := client.Containers(ctx)
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	cgroups := containerCgroups(ctx, containers)
 	for _, c := range containers {
 		if task, err := c.Task(ctx, nil); err == nil {
 			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
@@ -167,6 +170,11 @@ func CleanNamespace(ctx context.Context, client *containerd.Client, snapshotter 
 		for _, k := range keys {
 			_ = sn.Remove(ctx, k) // a parent fails until its children are gone
 		}
+	}
+	// The tasks are gone: their pod cgroups are empty (one still in use
+	// stays).
+	if err := newCgroupCleaner().removePodCgroups(cgroups); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -29,7 +29,9 @@
 //     so container IDs must be unique across test binaries running in
 //     parallel; add a random suffix.
 //   - StartContainerd's cleanup deletes every task, container and snapshot in
-//     namespace "tug", stops containerd, kills shims of that containerd still
+//     namespace "tug" (CleanNamespace, which also rmdirs the now-empty pod
+//     cgroups /tug/[class/]pod<uid> that held those containers, in every
+//     cgroup hierarchy), stops containerd, kills shims of that containerd still
 //     alive (with their children), unmounts what is left under its dir and,
 //     for a dir it created itself, removes it.
 package testenv

@@ -4,7 +4,9 @@
 // It is pure: the ConfigMaps and Secrets of the pod's namespace and the pod's
 // runtime facts (IPs, the node's allocatable resources) are passed in.
 // resourceFieldRef resolves as in the kubelet (ResourceValue): a limit the
-// container does not set is the node's allocatable amount.
+// container does not set is the node's allocatable amount (Runtime for env
+// vars; Sources.Allocatable for downwardAPI volume items, rendered by
+// package volume).
 //
 // Order and precedence follow the kubelet: envFrom sources first, in order
 // (keys of one source sorted, each with its prefix), then env entries in

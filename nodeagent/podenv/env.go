@@ -9,11 +9,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Sources are the objects of the pod's namespace that env may refer to,
-// by name.
+// Sources are the objects of the pod's namespace that env and volumes may
+// refer to, by name, and the node's allocatable resources.
 type Sources struct {
 	ConfigMaps map[string]*corev1.ConfigMap
 	Secrets    map[string]*corev1.Secret
+	// Allocatable is the node's allocatable resources: a downwardAPI
+	// volume item's resourceFieldRef to a limit the container does not
+	// set resolves to it, as in the kubelet (env vars take it from
+	// Runtime.Allocatable).
+	Allocatable corev1.ResourceList
 }
 
 // Runtime are the facts about the running pod and its node that fieldRef

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -128,13 +130,33 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// TCP runs one tcpSocket check: a connection that opens is Success.
+// TCP runs one tcpSocket check: a connection that opens is Success. A
+// connection to an address that is done within connect(2) (a pod on the
+// node's bridge) is closed without ever reaching the runtime's poller.
 func TCP(ctx context.Context, host string, port int) (Result, string) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
+	fail := func(err error) (Result, string) {
 		return Failure, fmt.Sprintf("dial tcp %s: %v", addr, unwrapOpError(err))
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
+		s, err := connect(ctx, ip, port)
+		if err != nil {
+			return fail(err)
+		}
+		if !s.inProgress {
+			_ = unix.Close(s.fd)
+			return Success, ""
+		}
+		c := s.conn()
+		defer c.Close()
+		if err := c.waitConnected(ctx); err != nil {
+			return fail(s.opError(err))
+		}
+		return Success, ""
+	}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fail(err)
 	}
 	_ = conn.Close()
 	return Success, ""

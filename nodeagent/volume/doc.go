@@ -20,7 +20,11 @@
 //   - downwardAPI: one file per item from a fieldRef (metadata.name,
 //     namespace, uid, labels, annotations, labels['k'], annotations['k']);
 //     whole label/annotation maps are sorted key="value" lines, as the
-//     kubelet writes them. On a tmpfs. resourceFieldRef is refused.
+//     kubelet writes them; or from a resourceFieldRef (limits/requests of
+//     cpu, memory, ephemeral-storage of the container it must name, with
+//     its divisor; a limit the container does not set is the node's
+//     allocatable amount, Sources.Allocatable, as in the kubelet). On a
+//     tmpfs.
 //   - projected: the files of its configMap, secret and downwardAPI sources
 //     in one directory (projected.defaultMode, else 0644, unless an item's
 //     mode says otherwise); two sources projecting one path is an error.

@@ -112,7 +112,7 @@ func render(pod *corev1.Pod, v corev1.Volume, src podenv.Sources) (Volume, error
 	case v.DownwardAPI != nil:
 		// On a tmpfs, as the kubelet does for downwardAPI volumes.
 		rv := Volume{Name: v.Name, Kind: DownwardAPI, Tmpfs: true}
-		files, err := downwardFiles(pod, v.DownwardAPI.Items, modeOr(v.DownwardAPI.DefaultMode, DefaultDownwardMode))
+		files, err := downwardFiles(pod, v.DownwardAPI.Items, modeOr(v.DownwardAPI.DefaultMode, DefaultDownwardMode), src.Allocatable)
 		rv.Files = files
 		return rv, err
 	case v.Projected != nil:
@@ -128,7 +128,7 @@ func render(pod *corev1.Pod, v corev1.Volume, src podenv.Sources) (Volume, error
 			case ps.Secret != nil:
 				files, err = secretFiles(ps.Secret.Name, ps.Secret.Items, mode, optional(ps.Secret.Optional), src)
 			case ps.DownwardAPI != nil:
-				files, err = downwardFiles(pod, ps.DownwardAPI.Items, mode)
+				files, err = downwardFiles(pod, ps.DownwardAPI.Items, mode, src.Allocatable)
 			default:
 				err = fmt.Errorf("projected source is not supported by tug (supported: configMap, secret, downwardAPI)")
 			}
@@ -194,7 +194,10 @@ func secretFiles(name string, items []corev1.KeyToPath, mode fs.FileMode, opt bo
 
 // downwardFiles renders downwardAPI items. Whole label and annotation maps
 // are written as the kubelet does: sorted key="value" lines (Go quoting).
-func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode fs.FileMode) ([]File, error) {
+// A resourceFieldRef must name its container (there is no "this
+// container" in a volume) and resolves with podenv.ResourceValue: a limit
+// the container does not set is the node's allocatable amount.
+func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode fs.FileMode, allocatable corev1.ResourceList) ([]File, error) {
 	var files []File
 	for _, it := range items {
 		var val string
@@ -218,9 +221,16 @@ func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode f
 				val = v
 			}
 		case it.ResourceFieldRef != nil:
-			return nil, fmt.Errorf("downwardAPI item %q: resourceFieldRef is not supported by tug", it.Path)
+			if it.ResourceFieldRef.ContainerName == "" {
+				return nil, fmt.Errorf("downwardAPI item %q: resourceFieldRef.containerName is required in volumes", it.Path)
+			}
+			v, err := podenv.ResourceValue(pod, nil, it.ResourceFieldRef, allocatable)
+			if err != nil {
+				return nil, fmt.Errorf("downwardAPI item %q: %w", it.Path, err)
+			}
+			val = v
 		default:
-			return nil, fmt.Errorf("downwardAPI item %q: fieldRef is required", it.Path)
+			return nil, fmt.Errorf("downwardAPI item %q: fieldRef or resourceFieldRef is required", it.Path)
 		}
 		if err := checkRel(it.Path); err != nil {
 			return nil, fmt.Errorf("downwardAPI: %w", err)

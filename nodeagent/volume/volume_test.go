@@ -28,6 +28,18 @@ func TestRender(t *testing.T) {
 		Secrets: map[string]*corev1.Secret{
 			"tls": {Data: map[string][]byte{"tls.key": []byte("KEY"), "tls.crt": []byte("CRT")}, StringData: map[string]string{"extra": "E"}},
 		},
+		Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU:              resource.MustParse("2"),
+			corev1.ResourceMemory:           resource.MustParse("8Gi"),
+			corev1.ResourceEphemeralStorage: resource.MustParse("100G"),
+		},
+	}
+	resFile := func(path, container, res, divisor string) corev1.DownwardAPIVolumeFile {
+		ref := &corev1.ResourceFieldSelector{ContainerName: container, Resource: res}
+		if divisor != "" {
+			ref.Divisor = resource.MustParse(divisor)
+		}
+		return corev1.DownwardAPIVolumeFile{Path: path, ResourceFieldRef: ref}
 	}
 	sizeLimit := resource.MustParse("64Mi")
 	tests := []struct {
@@ -122,11 +134,61 @@ func TestRender(t *testing.T) {
 			}},
 		},
 		{
-			name: "downwardAPI resourceFieldRef refused",
+			name: "downwardAPI resourceFieldRef",
 			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
-				Items: []corev1.DownwardAPIVolumeFile{{Path: "cpu", ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
+				Items: []corev1.DownwardAPIVolumeFile{
+					resFile("cpu_limit", "web", "limits.cpu", "1m"),
+					resFile("cpu_limit_cores", "web", "limits.cpu", ""),
+					resFile("cpu_request", "web", "requests.cpu", "1m"),
+					resFile("mem_limit", "web", "limits.memory", "1Mi"),
+					resFile("mem_request", "web", "requests.memory", ""),
+					resFile("side/mem_limit", "side", "limits.memory", "1Gi"),
+					resFile("side/cpu_limit", "side", "limits.cpu", ""),
+					resFile("side/storage_limit", "side", "limits.ephemeral-storage", "1G"),
+					resFile("side/cpu_request", "side", "requests.cpu", ""),
+					resFile("init/storage_request", "init", "requests.ephemeral-storage", "1Mi"),
+				},
 			}}},
-			wantErr: "resourceFieldRef is not supported",
+			want: Volume{Name: "d", Kind: DownwardAPI, Tmpfs: true, Files: []File{
+				{"cpu_limit", []byte("500"), 0o644},
+				{"cpu_limit_cores", []byte("1"), 0o644}, // rounded up
+				{"cpu_request", []byte("250"), 0o644},
+				{"init/storage_request", []byte("512"), 0o644},
+				{"mem_limit", []byte("128"), 0o644},
+				{"mem_request", []byte("134217728"), 0o644}, // the limit: the API server's default request
+				{"side/cpu_limit", []byte("2"), 0o644},      // no limit: node allocatable
+				{"side/cpu_request", []byte("0"), 0o644},
+				{"side/mem_limit", []byte("8"), 0o644},
+				{"side/storage_limit", []byte("100"), 0o644},
+			}},
+		},
+		{
+			name: "downwardAPI resourceFieldRef needs containerName",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{resFile("cpu", "", "limits.cpu", "")},
+			}}},
+			wantErr: `volume "d": downwardAPI item "cpu": resourceFieldRef.containerName is required in volumes`,
+		},
+		{
+			name: "downwardAPI resourceFieldRef unknown container",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{resFile("cpu", "nope", "limits.cpu", "")},
+			}}},
+			wantErr: `downwardAPI item "cpu": resourceFieldRef: no container named "nope"`,
+		},
+		{
+			name: "downwardAPI resourceFieldRef unknown resource",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{resFile("gpu", "web", "limits.nvidia.com/gpu", "")},
+			}}},
+			wantErr: `resource "limits.nvidia.com/gpu" is not supported`,
+		},
+		{
+			name: "downwardAPI item without a source",
+			vol: corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{{Path: "x"}},
+			}}},
+			wantErr: `downwardAPI item "x": fieldRef or resourceFieldRef is required`,
 		},
 		{
 			name: "projected configMap, secret and downwardAPI",
@@ -139,11 +201,12 @@ func TestRender(t *testing.T) {
 						Items: []corev1.KeyToPath{{Key: "tls.key", Path: "tls/key"}}}},
 					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: ptr(true)}},
 					{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
-						{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}},
+						{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+						resFile("mem", "side", "limits.memory", "1Mi")}}},
 				},
 			}}},
 			want: Volume{Name: "p", Kind: Projected, Tmpfs: true, Files: []File{
-				{"conf/a", []byte("A"), 0o644}, {"name", []byte("web-1"), 0o400}, {"tls/key", []byte("KEY"), 0o400},
+				{"conf/a", []byte("A"), 0o644}, {"mem", []byte("8192"), 0o400}, {"name", []byte("web-1"), 0o400}, {"tls/key", []byte("KEY"), 0o400},
 			}},
 		},
 		{
@@ -186,7 +249,18 @@ func TestRender(t *testing.T) {
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", UID: "u-1",
 					Labels: map[string]string{"tier": "front", "app": "web"}, Annotations: map[string]string{"note": `say "hi"`}},
-				Spec: corev1.PodSpec{Volumes: []corev1.Volume{tt.vol}},
+				Spec: corev1.PodSpec{
+					Volumes: []corev1.Volume{tt.vol},
+					Containers: []corev1.Container{
+						{Name: "web", Resources: corev1.ResourceRequirements{
+							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")},
+						}},
+						{Name: "side"},
+					},
+					InitContainers: []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("512Mi")}}}},
+				},
 			}
 			got, err := Render(pod, src)
 			if tt.wantErr != "" {
