@@ -55,6 +55,7 @@ func cpuPercent(t testing.TB, pid int, window time.Duration) float64 {
 // exec probes), as % of one core beside the goal of 2%. The same process
 // idle (no pods) is measured first in the same run, over 10 s. No pod may
 // be written while measuring (checks that change nothing write nothing).
+// tugd runs with its default poll interval and log level.
 // With TUG_BENCH_CPUPROFILE=FILE, tugd runs with --pprof-listen and a 20 s
 // CPU profile taken after the measured windows is written to FILE.
 func BenchmarkNodeagentCPU100Probed(b *testing.B) {
@@ -64,11 +65,13 @@ func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 	repo.commit("bench: start")
 	c := newCluster(b, repo)
 	profile := os.Getenv("TUG_BENCH_CPUPROFILE") // a file to write tugd's CPU profile to
+	// tugd's own defaults, not the tests' 1 s poll and debug logs: the
+	// local repository is still watched with fsnotify.
+	flags := []string{"--poll-interval", "60s", "--log-level", "info"}
 	if profile != "" {
-		c.startWith("--pprof-listen", pprofListen)
-	} else {
-		c.start()
+		flags = append(flags, "--pprof-listen", pprofListen)
 	}
+	c.startWith(flags...)
 	time.Sleep(5 * time.Second) // first sync, image import
 	idle := cpuPercent(b, c.cmd.Process.Pid, 10*time.Second)
 
