@@ -5,8 +5,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,6 +59,8 @@ func cpuPercent(t testing.TB, pid int, window time.Duration) float64 {
 // idle (no pods) is measured first in the same run, over 10 s. No pod may
 // be written while measuring (checks that change nothing write nothing).
 // tugd runs with its default poll interval and log level.
+// The anchor, measured in the same run after tugd's windows, is the CPU of
+// the bare minimum a prober must do for the same load (probeAnchor).
 // With TUG_BENCH_CPUPROFILE=FILE, tugd runs with --pprof-listen and a 20 s
 // CPU profile taken after the measured windows is written to FILE.
 func BenchmarkNodeagentCPU100Probed(b *testing.B) {
@@ -130,11 +135,81 @@ func BenchmarkNodeagentCPU100Probed(b *testing.B) {
 	if restarts == 0 && written > 0 {
 		b.Errorf("%d pods were written while nothing changed: a probe check that changes no result must not write the store", written)
 	}
+	// The anchor, after tugd's windows so that it does not disturb them.
+	anchor, anchorWindow := probeAnchor(b, c, window)
+	b.ReportMetric(anchor, "anchor-cpu-%core")
+	b.ReportMetric(pct/anchor, "ratio-to-anchor")
 	if profile != "" { // after the measured windows, so that it does not count
 		saveProfile(b, c, profile, 20*time.Second)
 	}
-	b.Logf("tugd CPU with %d pods probed every second (HTTP readiness + TCP liveness, 200 probes/s): %.2f%% of one core over %s vs goal ≤ 2%%: %.2f× the goal; same process idle with no pods %.2f%%; %d restarts; %d pods written while measuring",
-		n, pct, measured.Round(time.Second), pct/2, idle, restarts, written)
+	b.Logf("tugd CPU with %d pods probed every second (HTTP readiness + TCP liveness, 200 probes/s): %.2f%% of one core over %s vs goal ≤ 2%%: %.2f× the goal; vs anchor (bare prober, same load, same run) %.2f%% over %s: %.2f× the anchor; same process idle with no pods %.2f%%; %d restarts; %d pods written while measuring",
+		n, pct, measured.Round(time.Second), pct/2, anchor, anchorWindow.Round(time.Second), pct/anchor, idle, restarts, written)
+}
+
+// probeAnchor measures, over window, the CPU of the bare minimum a prober
+// must do for the benchmark's load: testdata/probeload, run in the cluster's
+// network namespace against the running pods' IPs, does once per second per
+// pod one HTTP/1.1 GET /healthz on a fresh connection (status line only) and
+// one TCP connect/close to 8080, on a 500 ms grid like tugd's prober. It is
+// measured from /proc/<pid>/stat like tugd, after 2 s of warm-up, then
+// stopped with SIGTERM by PID; every one of its checks must have succeeded.
+// It returns the CPU in % of one core and the measured window.
+func probeAnchor(b *testing.B, c *cluster, window time.Duration) (float64, time.Duration) {
+	bin := filepath.Join(b.TempDir(), "probeload")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/probeload").CombinedOutput(); err != nil {
+		b.Fatalf("build probeload: %v\n%s", err, out)
+	}
+	var ips []string
+	for _, p := range c.pods("default") {
+		if p.Status.PodIP != "" && isReady(p) {
+			ips = append(ips, p.Status.PodIP)
+		}
+	}
+	if len(ips) == 0 {
+		b.Fatal("anchor: no ready pod with an IP")
+	}
+	var stdout, stderr strings.Builder
+	cmd := exec.Command("nsenter", append([]string{"--net=" + c.ns.Path, "--", bin, "-port", "8080", "-path", "/healthz"}, ips...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// nsenter execs probeload, so the PID is probeload's own.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start probeload: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("probeload did not stop within 10s of SIGTERM")
+		}
+	}
+	time.Sleep(2 * time.Second) // warm-up: the first ticks, the Go runtime
+	start, t0 := cpuTicks(b, cmd.Process.Pid), time.Now()
+	time.Sleep(window)
+	used := cpuTicks(b, cmd.Process.Pid) - start
+	measured := time.Since(t0)
+	if err := stop(); err != nil {
+		b.Fatalf("probeload: %v (stderr: %s)", err, stderr.String())
+	}
+	var ok, failed int
+	if _, err := fmt.Sscanf(stdout.String(), "ok=%d failed=%d", &ok, &failed); err != nil {
+		b.Fatalf("probeload output %q: %v", stdout.String(), err)
+	}
+	// Two checks per pod per second; the warm-up and the last tick make
+	// a few more or fewer.
+	if want := int(float64(2*len(ips)) * (window + 2*time.Second).Seconds() * 0.9); failed > 0 || ok < want {
+		b.Fatalf("probeload: %d checks succeeded (want ≥ %d), %d failed: the anchor did not do the load", ok, want, failed)
+	}
+	if len(ips) != 100 {
+		b.Logf("anchor probed %d pods", len(ips))
+	}
+	return 100 * float64(used) / clockTicks / measured.Seconds(), measured
 }
 
 // pprofListen is where tugd serves /debug/pprof when the benchmark is
