@@ -47,6 +47,10 @@ type WatchCache struct {
 type watchSub struct {
 	ch     chan state.Event
 	closed bool
+	// from is the resource version the watch starts after: the cache may
+	// still be catching up with the store when a watch subscribes, and
+	// changes at or before from were already listed.
+	from uint64
 }
 
 // NewWatchCache returns a cache over src keeping the last history changes
@@ -115,6 +119,9 @@ func (c *WatchCache) add(ev state.Event) {
 	}
 	c.history = append(c.history, ev)
 	for s := range c.subs {
+		if ev.ResourceVersion <= s.from {
+			continue
+		}
 		select {
 		case s.ch <- ev:
 		default: // a slow client: it resumes from what it got
@@ -162,7 +169,7 @@ func (c *WatchCache) subscribe(ctx context.Context, rv uint64) (<-chan state.Eve
 			break
 		}
 	}
-	s := &watchSub{ch: make(chan state.Event, len(backlog)+1024)}
+	s := &watchSub{ch: make(chan state.Event, len(backlog)+1024), from: rv}
 	for _, ev := range backlog {
 		s.ch <- ev
 	}

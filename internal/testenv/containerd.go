@@ -149,8 +149,13 @@ func CleanNamespace(ctx context.Context, client *containerd.Client, snapshotter 
 			errs = append(errs, fmt.Errorf("container %s: delete: %w", c.ID(), err))
 		}
 	}
-	// Snapshots form chains; remove leaves first, pass after pass.
+	// Snapshots form chains; remove leaves first, pass after pass. A
+	// snapshot still being released by containerd (an unpack cancelled when
+	// the agent stopped) fails for a moment: passes that remove nothing wait
+	// a little, for up to 10 s.
 	sn := client.SnapshotService(snapshotter)
+	deadline := time.Now().Add(10 * time.Second)
+	var lastErr error
 	for pass := 0; ; pass++ {
 		var keys []string
 		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
@@ -163,12 +168,20 @@ func CleanNamespace(ctx context.Context, client *containerd.Client, snapshotter 
 		if len(keys) == 0 {
 			break
 		}
-		if pass == 50 {
-			errs = append(errs, fmt.Errorf("%d snapshots left after %d passes: %v", len(keys), pass, keys))
+		if pass >= 50 && time.Now().After(deadline) {
+			errs = append(errs, fmt.Errorf("%d snapshots left after %d passes: %v (last error: %v)", len(keys), pass, keys, lastErr))
 			break
 		}
+		removed := 0
 		for _, k := range keys {
-			_ = sn.Remove(ctx, k) // a parent fails until its children are gone
+			if err := sn.Remove(ctx, k); err != nil { // a parent fails until its children are gone
+				lastErr = err
+			} else {
+				removed++
+			}
+		}
+		if removed == 0 {
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	// The tasks are gone: their pod cgroups are empty (one still in use
