@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http/httptest"
 	"path/filepath"
@@ -295,7 +297,10 @@ func TestStartsBeforeTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.ServerCertificate(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, time.Now())
+	// A loopback address of its own (all of 127/8 is local), so that
+	// nothing else takes the reserved port before the server binds it.
+	host := fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
+	cert, err := ca.ServerCertificate(filepath.Join(dir, "pki"), []string{host}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +313,7 @@ func TestStartsBeforeTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reserve an address, and leave it closed: the server is not up yet.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +357,7 @@ func TestStartsBeforeTheServer(t *testing.T) {
 		Store: st, Watch: watches, IsNotFound: func(err error) bool { return errors.Is(err, state.ErrNotFound) },
 	}, st))
 	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
-		t.Skipf("the reserved address %s was taken meanwhile: %v", addr, err)
+		t.Fatalf("listen on the reserved address %s: %v", addr, err)
 	}
 	srv.TLS = pki.ServerTLS(ca, cert)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
