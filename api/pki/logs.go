@@ -1,9 +1,6 @@
 package pki
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -37,24 +34,13 @@ const (
 // (the server verifies a node's listener by name, not by address) plus
 // any addresses in hosts.
 func (ca *CA) issueNodeServing(node, outDir string, hosts []string, now time.Time) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("pki: generate serving key for node %s: %w", node, err)
-	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: NodeUserPrefix + node, Organization: []string{NodesGroup}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:    []string{node},
 	}
 	addHosts(tmpl, hosts)
-	der, err := ca.issue(tmpl, key, now)
-	if err != nil {
-		return fmt.Errorf("pki: issue serving certificate for node %s: %w", node, err)
-	}
-	if err := writeKey(filepath.Join(outDir, NodeServingKey), key); err != nil {
-		return err
-	}
-	return writePEM(filepath.Join(outDir, NodeServingCert), "CERTIFICATE", der, 0o644)
+	return ca.issuePair(tmpl, filepath.Join(outDir, NodeServingCert), filepath.Join(outDir, NodeServingKey), now)
 }
 
 // ServerClientCertificate returns the server's client certificate for the
@@ -62,30 +48,12 @@ func (ca *CA) issueNodeServing(node, outDir string, hosts []string, now time.Tim
 // server-client.key) when there is none, when it expires within 30 days,
 // or when this CA did not sign it.
 func (ca *CA) ServerClientCertificate(dir string, now time.Time) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, ServerClientCert), filepath.Join(dir, ServerClientKey)
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && c.Leaf != nil &&
-		now.Add(30*24*time.Hour).Before(c.Leaf.NotAfter) && c.Leaf.CheckSignatureFrom(ca.Cert) == nil {
-		return c, nil
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("pki: generate server client key: %w", err)
-	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: ServerClientUser, Organization: []string{ServerClientGroup}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := ca.issue(tmpl, key, now)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("pki: issue server client certificate: %w", err)
-	}
-	if err := writeKey(keyPath, key); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.LoadX509KeyPair(certPath, keyPath)
+	return ca.loadOrIssue(tmpl, filepath.Join(dir, ServerClientCert), filepath.Join(dir, ServerClientKey), now,
+		func(*x509.Certificate) bool { return true })
 }
 
 // NodeLogClientTLS is the server's TLS configuration toward the nodes' log

@@ -128,32 +128,44 @@ func (ca *CA) issue(tmpl *x509.Certificate, key *ecdsa.PrivateKey, now time.Time
 // it does not cover every name in hosts (IP addresses or DNS names), or
 // when it expires within 30 days.
 func (ca *CA) ServerCertificate(dir string, hosts []string, now time.Time) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, ServerCert), filepath.Join(dir, ServerKey)
-	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && c.Leaf != nil &&
-		covers(c.Leaf, hosts) && now.Add(30*24*time.Hour).Before(c.Leaf.NotAfter) &&
-		c.Leaf.CheckSignatureFrom(ca.Cert) == nil {
-		return c, nil
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("pki: generate server key: %w", err)
-	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "tugd"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	addHosts(tmpl, hosts)
-	der, err := ca.issue(tmpl, key, now)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("pki: issue server certificate: %w", err)
+	return ca.loadOrIssue(tmpl, filepath.Join(dir, ServerCert), filepath.Join(dir, ServerKey), now,
+		func(c *x509.Certificate) bool { return covers(c, hosts) })
+}
+
+// loadOrIssue returns the key pair at certPath and keyPath while this CA
+// signed it, it is valid for 30 more days and keep accepts it; otherwise
+// it issues tmpl as a new pair there.
+func (ca *CA) loadOrIssue(tmpl *x509.Certificate, certPath, keyPath string, now time.Time, keep func(*x509.Certificate) bool) (tls.Certificate, error) {
+	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && c.Leaf != nil && keep(c.Leaf) &&
+		now.Add(30*24*time.Hour).Before(c.Leaf.NotAfter) && c.Leaf.CheckSignatureFrom(ca.Cert) == nil {
+		return c, nil
 	}
-	if err := writeKey(keyPath, key); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := ca.issuePair(tmpl, certPath, keyPath, now); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
+}
+
+// issuePair signs tmpl for a new P-256 key and writes the certificate to
+// certPath and the key to keyPath.
+func (ca *CA) issuePair(tmpl *x509.Certificate, certPath, keyPath string, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("pki: generate key for %s: %w", tmpl.Subject.CommonName, err)
+	}
+	der, err := ca.issue(tmpl, key, now)
+	if err != nil {
+		return fmt.Errorf("pki: issue certificate for %s: %w", tmpl.Subject.CommonName, err)
+	}
+	if err := writeKey(keyPath, key); err != nil {
+		return err
+	}
+	return writePEM(certPath, "CERTIFICATE", der, 0o644)
 }
 
 // addHosts puts each of hosts into tmpl's SANs: an IP address or a DNS
@@ -186,25 +198,14 @@ func (ca *CA) IssueNode(node, outDir string, now time.Time, hosts ...string) err
 	if err := ValidNodeName(node); err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("pki: generate key for node %s: %w", node, err)
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
+		return fmt.Errorf("pki: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: NodeUserPrefix + node, Organization: []string{NodesGroup}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := ca.issue(tmpl, key, now)
-	if err != nil {
-		return fmt.Errorf("pki: issue certificate for node %s: %w", node, err)
-	}
-	if err := os.MkdirAll(outDir, 0o700); err != nil {
-		return fmt.Errorf("pki: %w", err)
-	}
-	if err := writeKey(filepath.Join(outDir, NodeKey), key); err != nil {
-		return err
-	}
-	if err := writePEM(filepath.Join(outDir, NodeCert), "CERTIFICATE", der, 0o644); err != nil {
+	if err := ca.issuePair(tmpl, filepath.Join(outDir, NodeCert), filepath.Join(outDir, NodeKey), now); err != nil {
 		return err
 	}
 	if err := ca.issueNodeServing(node, outDir, hosts, now); err != nil {
