@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -48,18 +47,7 @@ func serveAgentAPI(ctx context.Context, g *errgroup.Group, o options, cfg api.Co
 		// Refused handshakes (no or a foreign client certificate) land here.
 		ErrorLog: log.New(slogWriter{logger}, "", 0),
 	}
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	})
-	g.Go(func() error {
-		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	serveHTTP(ctx, g, srv, ln)
 	logger.Info("agent API listening (mutual TLS)", "addr", "https://"+ln.Addr().String(), "ca", filepath.Join(dir, pki.CACert))
 	return nil
 }

@@ -200,18 +200,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	})
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	serveHTTP(ctx, g, srv, ln)
 	log.Info("tugd started", "repo", o.repo, "branch", o.branch, "tag", o.tag, "commit", o.commit, "path", o.path, "api", "http://"+ln.Addr().String(), "node", o.nodeName, "containerd", nd.containerd)
 	err = g.Wait()
 	log.Info("tugd stopped; running containers keep running and are adopted at the next start")

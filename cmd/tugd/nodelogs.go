@@ -59,18 +59,7 @@ func serveNodeLogs(ctx context.Context, g *errgroup.Group, o agentOptions, st *r
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(slogWriter{logger}, "", 0),
 	}
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	})
-	g.Go(func() error {
-		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	serveHTTP(ctx, g, srv, ln)
 	g.Go(func() error { publishLogPort(ctx, st, o.nodeName, int32(port), logger); return nil })
 	logger.Info("log listener serving pod logs to the server (mutual TLS)", "addr", "https://"+ln.Addr().String())
 	return nil
