@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -219,6 +220,20 @@ func (c *cluster) get(url string) (string, error) {
 		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(body), err
+}
+
+// serving waits until url answers 200 with a body containing want and
+// returns the body. A container without a readiness probe is Ready once
+// its process started (as in Kubernetes), a moment before it listens.
+func (c *cluster) serving(url, want string, timeout time.Duration) string {
+	c.t.Helper()
+	var body string
+	c.waitFor("GET "+url+" answering "+strconv.Quote(want), timeout, func() (bool, string) {
+		var err error
+		body, err = c.get(url)
+		return err == nil && strings.Contains(body, want), fmt.Sprintf("%q, %v", body, err)
+	})
+	return body
 }
 
 // tug runs the tug CLI against the cluster, from inside its namespace.

@@ -56,11 +56,8 @@ func TestHelloLifecycle(t *testing.T) {
 	// 1. The demo pods run and answer with the ConfigMap's message.
 	pods := c.runningPods(helloNS, 2, 90*time.Second)
 	for _, p := range pods {
-		body, err := c.get(fmt.Sprintf("http://%s:8080/", p.Status.PodIP))
-		if err != nil {
-			t.Fatalf("pod %s at %s: %v", p.Name, p.Status.PodIP, err)
-		}
-		if !strings.Contains(body, "Hello from tug!") || !strings.Contains(body, p.Name) {
+		body := c.serving(fmt.Sprintf("http://%s:8080/", p.Status.PodIP), "Hello from tug!", 20*time.Second)
+		if !strings.Contains(body, p.Name) {
 			t.Errorf("pod %s answered %q; want its name and the ConfigMap message", p.Name, body)
 		}
 	}
@@ -91,10 +88,7 @@ func TestHelloLifecycle(t *testing.T) {
 		return true, ""
 	})
 	for _, p := range replaced {
-		body, err := c.get(fmt.Sprintf("http://%s:8080/", p.Status.PodIP))
-		if err != nil || !strings.Contains(body, "Second message.") {
-			t.Errorf("new pod %s answered %q (err %v); want the new message", p.Name, body, err)
-		}
+		c.serving(fmt.Sprintf("http://%s:8080/", p.Status.PodIP), "Second message.", 20*time.Second)
 	}
 	good := snapshotPods(replaced)
 

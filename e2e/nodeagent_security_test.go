@@ -129,11 +129,11 @@ spec:
 	repo.write("ops.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n")
 	repo.commit("ops is privileged")
 	pods := c.runningPods("ops", 1, 90*time.Second)
-	body, err := c.get(fmt.Sprintf("http://%s:8080/caps", pods[0].Status.PodIP))
-	if err != nil || !strings.Contains(body, "Seccomp:\t0") {
-		t.Errorf("privileged pod /caps: %v\n%s", err, body)
-	}
-	body, err = c.get(fmt.Sprintf("http://%s:8080/caps", slow.Status.PodIP))
+	c.waitFor("privileged pod serving /caps without seccomp", 20*time.Second, func() (bool, string) {
+		body, err := c.get(fmt.Sprintf("http://%s:8080/caps", pods[0].Status.PodIP))
+		return err == nil && strings.Contains(body, "Seccomp:\t0"), fmt.Sprintf("%v\n%s", err, body)
+	})
+	body, err := c.get(fmt.Sprintf("http://%s:8080/caps", slow.Status.PodIP))
 	if err != nil || !strings.Contains(body, "Seccomp:\t2") {
 		t.Errorf("default pod /caps (RuntimeDefault seccomp expected): %v\n%s", err, body)
 	}

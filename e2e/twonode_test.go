@@ -85,10 +85,13 @@ func TestTwoNodes(t *testing.T) {
 	if ip, err := netip.ParseAddr(p2.Status.PodIP); err != nil || !netip.MustParsePrefix("10.42.1.0/24").Contains(ip) {
 		t.Errorf("pod %s on n2: podIP %q, want one in n2's 10.42.1.0/24", p2.Name, p2.Status.PodIP)
 	}
-	// The pod answers inside n2's namespace, where it runs.
-	if body, err := agentGet(agentNS, "http://"+p2.Status.PodIP+":8080/"); err != nil || !strings.Contains(body, "bench") {
-		t.Errorf("GET pod %s on n2 from n2: %q, %v", p2.Name, body, err)
-	}
+	// The pod answers inside n2's namespace, where it runs. It has no
+	// readiness probe, so it is Ready as soon as its process started (as
+	// in Kubernetes), which can be a moment before it listens.
+	c.waitFor("pod "+p2.Name+" on n2 answering inside n2", 20*time.Second, func() (bool, string) {
+		body, err := agentGet(agentNS, "http://"+p2.Status.PodIP+":8080/")
+		return err == nil && strings.Contains(body, "bench"), fmt.Sprintf("%q, %v", body, err)
+	})
 	checkCrossNodePods(t, c, repo, byNode, n2.dataDir) // routes_test.go: pods across nodes, by pod IP and ClusterIP
 	checkRemoteLogs(t, c, agentNS, p2)                 // twonode_checks_test.go: tug logs through n2's log listener
 	checkPolicyAcrossNodes(t, c, repo, byNode, agentNS, certDir)
