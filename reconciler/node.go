@@ -78,7 +78,8 @@ func (o Options) withDefaults() Options {
 // deleted gracefully, with a DisruptionTarget condition — once the pod's
 // toleration for the taint runs out (at once if it has none; never if it
 // tolerates it without tolerationSeconds). Their controllers replace them
-// elsewhere in the same pass. The pod objects stay Terminating until the
+// elsewhere in the same pass; a ReplicaSet does not wait for the
+// eviction of pods on an unreachable node (see reachablePods). The pod objects stay Terminating until the
 // node agent comes back and stops them, as in Kubernetes. Lease renewals
 // do not wake the control loop: planNodes requeues itself for the moment
 // the newest renewal it saw would expire.
@@ -119,6 +120,12 @@ func planNodes(w *Writes, ix *index, now time.Time, opts Options) {
 			ix.snap.Nodes[i] = u
 		}
 		notReady[u.Name] = uready.Status != corev1.ConditionTrue
+		if uready.Status == corev1.ConditionUnknown {
+			if ix.unreachable == nil {
+				ix.unreachable = map[string]bool{}
+			}
+			ix.unreachable[u.Name] = true
+		}
 	}
 	for _, n := range ix.snap.Nodes {
 		for _, t := range n.Spec.Taints {

@@ -160,6 +160,9 @@ type index struct {
 	configMaps map[string]map[string]*corev1.ConfigMap
 	secrets    map[string]map[string]*corev1.Secret
 	vol        *volumeIndex // claims, volumes and classes; see volumes()
+	// unreachable holds the nodes whose Ready condition is Unknown after
+	// planNodes: silent past the grace period. See reachablePods.
+	unreachable map[string]bool
 }
 
 func newIndex(s Snapshot) *index {

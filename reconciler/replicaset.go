@@ -13,22 +13,50 @@ import (
 )
 
 // planReplicaSet creates or deletes pods until the ReplicaSet has the
-// desired number of live pods, and updates its status.
+// desired number of live pods, and updates its status. Pods on an
+// unreachable node are not counted (see reachablePods): they are replaced at
+// once, and left to the eviction their toleration sets.
 func planReplicaSet(w *Writes, rs *appsv1.ReplicaSet, ix *index, now time.Time, ids IDs) {
 	desired := int(ptr.Deref(rs.Spec.Replicas, 1))
 	live := livePods(ix.podByOwner[rs.UID])
+	counted := reachablePods(live, ix.unreachable)
 	switch {
-	case len(live) < desired:
-		for i := len(live); i < desired; i++ {
+	case len(counted) < desired:
+		for i := len(counted); i < desired; i++ {
 			ix.newPods = append(ix.newPods, newPod(rs, ids))
 		}
-	case len(live) > desired:
-		sort.SliceStable(live, func(i, j int) bool { return deletionRank(live[i], live[j]) })
-		for _, p := range live[:len(live)-desired] {
+	case len(counted) > desired:
+		sort.SliceStable(counted, func(i, j int) bool { return deletionRank(counted[i], counted[j]) })
+		for _, p := range counted[:len(counted)-desired] {
 			deletePod(w, p, now)
 		}
 	}
 	updateReplicaSetStatus(w, rs, live, ix, now)
+}
+
+// reachablePods returns the pods not bound to an unreachable node. A
+// ReplicaSet's pods are interchangeable, so it replaces the others — lost
+// with their node — as soon as the node is marked unreachable (as Nomad
+// reschedules the allocations of a down node and Swarm the tasks of a
+// down node) instead of after their eviction: the default
+// tolerationSeconds (30 s) then governs only when the lost pod objects
+// are deleted. Kubernetes' ReplicaSet controller waits for the eviction;
+// that wait is what makes its failover take minutes. If the node comes
+// back first, its pods count again and the ReplicaSet deletes the
+// surplus, the not-ready ones first. StatefulSets, DaemonSets and Jobs
+// still wait for the eviction, as in Kubernetes: a StatefulSet pod must
+// never run twice.
+func reachablePods(pods []*corev1.Pod, unreachable map[string]bool) []*corev1.Pod {
+	if len(unreachable) == 0 {
+		return pods
+	}
+	var out []*corev1.Pod
+	for _, p := range pods {
+		if !unreachable[p.Spec.NodeName] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func newPod(rs *appsv1.ReplicaSet, ids IDs) *corev1.Pod {
