@@ -36,7 +36,9 @@ func binaries(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		for _, name := range []string{"tugd", "tug"} {
+		// As make build: tug-logdriver beside tugd is the containers' log
+		// driver (else tugd itself, a much bigger process per container).
+		for _, name := range []string{"tugd", "tug", "tug-logdriver"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "github.com/tug-dev/tug/cmd/"+name).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("build %s: %v\n%s", name, err, out)

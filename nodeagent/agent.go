@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -89,6 +90,8 @@ type Agent struct {
 	backoff backoff.Policy
 	host    hostInfo
 	probes  *prober
+	tasks   taskCache   // see taskcache.go
+	listing atomic.Bool // a background task List runs
 
 	wakeCh chan struct{}
 	wg     sync.WaitGroup
@@ -204,8 +207,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	configs := true // the first pass also refreshes volumes
 	started, first := a.clock(), true
 	var rs runtimeState
+	var passStart time.Time
+	var passTook time.Duration
 	for {
+		if wait := passDelay(a.clock().Sub(passStart), passTook); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		passStart = a.clock()
 		next, err := a.pass(ctx, configs)
+		passTook = a.clock().Sub(passStart)
 		if retry := a.observed(ctx, &rs, err); retry > 0 {
 			next = retry
 		} else if err != nil && ctx.Err() == nil {
@@ -233,6 +247,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			configs = true
 		case <-a.wakeCh:
 		case <-resync.C:
+			a.refreshTasks(ctx)
 		case <-requeue.C:
 		case <-heartbeat.C:
 			if a.host.RuntimeVersion == "" { // containerd was not up at start
@@ -243,6 +258,43 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// Pass pacing. A pass reads every pod and container and computes every
+// status: with 100 pods starting at once it costs tens of milliseconds of
+// the CPU that containerd, the shims and runc need, and each container
+// that starts wakes the loop again. So the loop idles passIdleFactor times
+// as long as the last pass took (at most maxPassIdle) before the next:
+// passes then take at most a quarter of the time, a status lags by at
+// most about that idle time, and a quiet node (passes of a millisecond or
+// two) sees no difference.
+const (
+	passIdleFactor = 3
+	maxPassIdle    = time.Second
+)
+
+// passDelay is how long to wait before the next pass, sinceStart after
+// the start of the last one, which took took.
+func passDelay(sinceStart, took time.Duration) time.Duration {
+	idle := min(passIdleFactor*took, maxPassIdle)
+	return max(took+idle-sinceStart, 0)
+}
+
+// refreshTasks lists the tasks in the background (unless a List runs
+// already) and wakes the loop when done, so the task cache catches up
+// with anything its updates missed without a pass waiting for the List.
+func (a *Agent) refreshTasks(ctx context.Context) {
+	if !a.listing.CompareAndSwap(false, true) {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer a.listing.Store(false)
+		if err := a.tasks.refresh(ctx, a.listTasks); err == nil {
+			a.wake()
+		}
+	}()
 }
 
 func (a *Agent) wake() {
@@ -263,19 +315,25 @@ func (a *Agent) watchExits(ctx context.Context) {
 		sctx, cancel := context.WithCancel(ctx)
 		subscribed := time.Now()
 		evs, errs := a.cfg.Client.Subscribe(sctx, exits, ooms)
+		a.tasks.invalidate() // exits may have been missed: the next pass lists
 		a.wake()
 	recv:
 		for {
 			select {
 			case env := <-evs:
-				if env != nil && env.Topic == "/tasks/oom" {
+				switch {
+				case env == nil:
+				case env.Topic == "/tasks/oom":
 					a.recordOOM(ctx, env)
+				default:
+					a.recordExit(env)
 				}
 				a.wake()
 			case err := <-errs:
 				if ctx.Err() == nil && time.Since(subscribed) > time.Second {
 					a.log.Warn("containerd event stream ended; reconnecting", "err", err)
 				}
+				a.tasks.invalidate()
 				a.wake() // the next pass finds out whether containerd is down
 				break recv
 			case <-ctx.Done():
@@ -378,6 +436,7 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 		byPod[c.PodUID] = append(byPod[c.PodUID], c)
 	}
 	var errs []error
+	var changed []podStatusWrite
 	for _, pod := range pods {
 		in := StatusInput{
 			Pod:        pod,
@@ -404,9 +463,10 @@ func (a *Agent) pass(ctx context.Context, configs bool) (time.Duration, error) {
 			c := in.Failure.Container
 			a.event(pod, c, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off pulling image %q", imageOf(pod, c)))
 		}
-		if err := a.writeStatus(pod, st); err != nil {
-			errs = append(errs, err)
-		}
+		changed = append(changed, podStatusWrite{pod, st})
+	}
+	if err := a.writeStatuses(changed); err != nil {
+		errs = append(errs, err)
 	}
 	if err := a.reclaimVolumes(pvs, bound, pods); err != nil {
 		errs = append(errs, err)
@@ -432,21 +492,64 @@ func (a *Agent) boundPods() ([]*corev1.Pod, error) {
 // writeStatus stores st as pod's status, unless the pod was deleted or
 // replaced (another UID) meanwhile, or its status already equals st.
 func (a *Agent) writeStatus(pod *corev1.Pod, st corev1.PodStatus) error {
-	key := manifest.KeyOf(pod)
-	err := a.cfg.Store.Mutate(key, func(cur manifest.Object) (manifest.Object, error) {
-		p, ok := cur.(*corev1.Pod)
-		if !ok || p == nil || p.UID != pod.UID {
-			return nil, nil // gone: never resurrect it
-		}
-		if equality.Semantic.DeepEqual(p.Status, st) {
-			return nil, nil
-		}
-		next := p.DeepCopy()
-		next.Status = st
-		return next, nil
+	err := a.cfg.Store.Mutate(manifest.KeyOf(pod), func(cur manifest.Object) (manifest.Object, error) {
+		return withStatus(cur, pod.UID, st), nil
 	})
 	if err != nil {
 		return fmt.Errorf("pod %s/%s: write status: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// withStatus returns cur, the stored pod, with status st; nil (write
+// nothing) if the pod is gone or another one of its name (never
+// resurrect it) or already has st.
+func withStatus(cur manifest.Object, uid types.UID, st corev1.PodStatus) manifest.Object {
+	p, ok := cur.(*corev1.Pod)
+	if !ok || p == nil || p.UID != uid || equality.Semantic.DeepEqual(p.Status, st) {
+		return nil
+	}
+	next := p.DeepCopy()
+	next.Status = st
+	return next
+}
+
+// podStatusWrite is one pod status a pass writes.
+type podStatusWrite struct {
+	pod    *corev1.Pod
+	status corev1.PodStatus
+}
+
+// batchMutator is a Store that commits several read-modify-writes in one
+// transaction (state.Store): a pass's pod statuses then cost one commit
+// instead of one each — 100 pods starting at once change status together.
+type batchMutator interface {
+	MutateAll(keys []manifest.Key, fn func(i int, cur manifest.Object) (manifest.Object, error)) error
+}
+
+// writeStatuses writes a pass's pod statuses: in one transaction when the
+// store can (batchMutator), else one by one (a remote store: one request
+// each).
+func (a *Agent) writeStatuses(ws []podStatusWrite) error {
+	bm, ok := a.cfg.Store.(batchMutator)
+	if !ok || len(ws) < 2 {
+		var errs []error
+		for _, w := range ws {
+			if err := a.writeStatus(w.pod, w.status); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	keys := make([]manifest.Key, len(ws))
+	for i, w := range ws {
+		keys[i] = manifest.KeyOf(w.pod)
+	}
+	err := bm.MutateAll(keys, func(i int, cur manifest.Object) (manifest.Object, error) {
+		return withStatus(cur, ws[i].pod.UID, ws[i].status), nil
+	})
+	if err != nil {
+		return fmt.Errorf("write the status of %d pods: %w", len(ws), err)
 	}
 	return nil
 }

@@ -42,16 +42,25 @@
 // # Structure
 //
 // Every pass of Run's loop reads the bound pods (Store.List), observes the
-// node (two containerd calls list containers and tasks; the network and
-// pod directories are read from disk), and calls the pure planner Plan,
+// node (a containerd call lists the containers; their tasks come from the
+// task cache of taskcache.go — a full task List asks every shim and waits
+// behind its runc operations, seconds with 100 containers starting, so it
+// runs only when the cache is not valid and in the background every
+// resync, and the agent's own task operations and exit events keep the
+// cache current between Lists; the network and pod directories are read
+// from disk), and calls the pure planner Plan,
 // which returns per pod an ordered list of actions (stop, remove, tear down,
 // delete, set up sandbox, sync volumes, start, restart) and when to plan
 // again. Each pod's actions run on a goroutine of their own; a pod whose
 // actions still run is skipped, and the loop plans again when they end. The
-// pure PodStatus computes each pod's status from the same observation. A
-// pass runs on a store notification (Pod, ConfigMap, Secret), on a task
-// exit (containerd events), when a back-off or retry delay ends, and every
-// 5 s.
+// pure PodStatus computes each pod's status from the same observation; a
+// pass writes the statuses that changed in one store transaction when the
+// store can (state.Store.MutateAll). A pass runs on a store notification
+// (Pod, ConfigMap, Secret), on a task exit (containerd events), when a
+// back-off or retry delay ends, and every 5 s, but the loop first idles
+// three times as long as the last pass took (at most 1 s: passDelay), so
+// passes never take more than a quarter of the CPU that containerd and
+// runc need when many pods start at once.
 //
 // Everything the agent must remember lives outside its memory, so a
 // restarted agent (even after kill -9) adopts what runs instead of starting

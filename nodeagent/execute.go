@@ -263,6 +263,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, name string
 	if err := task.Start(ctx); err != nil {
 		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: start: %w", name, err)}
 	}
+	a.tasks.started(id, task.Pid())
 	a.log.Info("container started", "pod", pod.Namespace+"/"+pod.Name, "container", name, "id", id, "pid", task.Pid())
 	return a.postStart(ctx, pod, spec)
 }
@@ -280,6 +281,7 @@ func (a *Agent) newTask(ctx context.Context, cont containerd.Container, logPath 
 	if err != nil {
 		return nil, fmt.Errorf("new task: %w", err)
 	}
+	a.tasks.created(cont.ID(), task.Pid())
 	return task, nil
 }
 
@@ -423,6 +425,7 @@ func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name stri
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("container %q: delete exited task: %w", name, err)
 	}
+	a.tasks.deleted(id, task.Pid())
 	a.ensurePodCgroup(pod) // gone after a reboot, say
 	task, err = a.newTask(ctx, cont, a.logPath(pod, name, restarts))
 	if err != nil {
@@ -431,6 +434,7 @@ func (a *Agent) restartContainer(ctx context.Context, pod *corev1.Pod, name stri
 	if err := task.Start(ctx); err != nil {
 		return &actionError{container: name, reason: "RunContainerError", err: fmt.Errorf("container %q: start: %w", name, err)}
 	}
+	a.tasks.started(id, task.Pid())
 	a.log.Info("container restarted", "pod", pod.Namespace+"/"+pod.Name, "container", name,
 		"restartCount", restarts, "lastExitCode", obs.ExitCode)
 	spec, err := specOf(pod, name)
@@ -560,6 +564,7 @@ func (a *Agent) removeContainers(ctx context.Context, ids []string) error {
 				errs = append(errs, fmt.Errorf("container %s: delete task: %w", id, err))
 				continue
 			}
+			a.tasks.deleted(id, 0)
 		} else if !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("container %s: load task: %w", id, err))
 			continue

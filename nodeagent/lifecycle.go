@@ -127,6 +127,25 @@ func remainingGrace(grace, used time.Duration) time.Duration {
 	return max(grace-used, minStopGrace)
 }
 
+// recordExit puts a task exit event into the task cache: the exit of a
+// container's init process (an exec's exit names the exec).
+func (a *Agent) recordExit(env *events.Envelope) {
+	v, err := typeurl.UnmarshalAny(env.Event)
+	if err != nil {
+		a.log.Warn("undecodable task exit event", "err", err)
+		return
+	}
+	ev, ok := v.(*apievents.TaskExit)
+	if !ok || (ev.ID != "" && ev.ID != ev.ContainerID) {
+		return
+	}
+	var at time.Time
+	if ev.ExitedAt != nil {
+		at = ev.ExitedAt.AsTime()
+	}
+	a.tasks.exited(ev.ContainerID, ev.Pid, ev.ExitStatus, at)
+}
+
 // recordOOM records on the container of an OOM event that the kernel's
 // OOM killer hit its current run (the tug.dev/oom-killed label holds that
 // run's start), so that its termination is reported OOMKilled. An OOM while

@@ -17,8 +17,9 @@ type observation struct {
 	leftovers  []types.UID          // UIDs with a netns, CNI state, pod dir or idle pod cgroup
 }
 
-// observe lists tug's containers and their tasks (two containerd calls) and
-// the pods' network and directory state.
+// observe lists tug's containers (a containerd call), takes their tasks
+// from the task cache (taskcache.go; a List only when it is not valid),
+// and reads the pods' network and directory state.
 func (a *Agent) observe(ctx context.Context, pods []*corev1.Pod) (observation, error) {
 	var obs observation
 	// Only this node's containers: agents of several nodes may share one
@@ -28,27 +29,19 @@ func (a *Agent) observe(ctx context.Context, pods []*corev1.Pod) (observation, e
 	if err != nil {
 		return obs, runtimeErr(fmt.Errorf("list containers: %w", err))
 	}
-	resp, err := a.cfg.Client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+	tasks, err := a.tasks.ensure(ctx, a.listTasks) // see taskcache.go
 	if err != nil {
-		return obs, runtimeErr(fmt.Errorf("list tasks: %w", err))
-	}
-	tasks := make(map[string]*tasktypes.Process, len(resp.Tasks))
-	for _, t := range resp.Tasks {
-		tasks[t.ID] = t // one entry per task, its init process; ID is the container's
+		return obs, err
 	}
 	for _, r := range recs {
 		c, ok := containerFromLabels(r.ID, r.Labels)
 		if !ok {
 			continue
 		}
-		if t := tasks[r.ID]; t != nil {
-			c.Task = taskState(t.Status)
-			c.Pid = t.Pid
+		if t, ok := tasks[r.ID]; ok {
+			c.Task, c.Pid = t.state, t.pid
 			if c.Task == TaskStopped {
-				c.ExitCode = int32(t.ExitStatus)
-				if t.ExitedAt != nil {
-					c.ExitedAt = t.ExitedAt.AsTime()
-				}
+				c.ExitCode, c.ExitedAt = int32(t.exitCode), t.exitedAt
 			}
 		}
 		obs.containers = append(obs.containers, c)
@@ -86,4 +79,14 @@ func taskState(s tasktypes.Status) TaskState {
 		return TaskPaused
 	}
 	return TaskUnknown
+}
+
+// listTasks lists every task of the agent's containerd namespace (a
+// question to every shim).
+func (a *Agent) listTasks(ctx context.Context) ([]*tasktypes.Process, error) {
+	resp, err := a.cfg.Client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+	if err != nil {
+		return nil, runtimeErr(fmt.Errorf("list tasks: %w", err))
+	}
+	return resp.Tasks, nil
 }

@@ -406,6 +406,39 @@ func (s *Store) Mutate(key manifest.Key, fn func(cur manifest.Object) (manifest.
 	return err
 }
 
+// MutateAll is Mutate for several keys in one transaction, so one commit
+// (one fsync) carries them all: fn gets each key's index and current
+// object (nil when missing) and returns the object to store (nil: leave
+// it). An error from fn aborts every write.
+func (s *Store) MutateAll(keys []manifest.Key, fn func(i int, cur manifest.Object) (manifest.Object, error)) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := s.Update(func(tx *Tx) error {
+		for i, key := range keys {
+			cur, err := tx.Get(key)
+			if errors.Is(err, ErrNotFound) {
+				cur, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			next, err := fn(i, cur)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			if next == nil {
+				continue
+			}
+			if err := tx.Put(next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}
+
 // Delete removes the object with key if its UID is uid (any UID when empty).
 func (s *Store) Delete(key manifest.Key, uid types.UID) error {
 	obj, err := manifest.New(key.Kind)

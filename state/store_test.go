@@ -178,3 +178,57 @@ func TestMigrations(t *testing.T) {
 		t.Error("opening a newer schema succeeded")
 	}
 }
+
+// TestMutateAll: several read-modify-writes commit in one transaction
+// (one resource version step per written object, none for unchanged or
+// missing ones), and an error from fn writes nothing.
+func TestMutateAll(t *testing.T) {
+	s, _ := openTest(t)
+	if _, err := s.Apply([]manifest.Object{cm("a", "1"), cm("b", "1")}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := func(name string) manifest.Key {
+		return manifest.Key{Kind: manifest.KindConfigMap, Namespace: "default", Name: name}
+	}
+	keys := []manifest.Key{key("a"), key("missing"), key("b")}
+	var seen []string
+	err := s.MutateAll(keys, func(i int, cur manifest.Object) (manifest.Object, error) {
+		if cur == nil {
+			seen = append(seen, keys[i].Name+":nil")
+			return nil, nil
+		}
+		seen = append(seen, keys[i].Name)
+		if keys[i].Name == "b" {
+			return nil, nil // unchanged
+		}
+		next := cur.(*corev1.ConfigMap).DeepCopy()
+		next.Data["m"] = "2"
+		return next, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "missing:nil", "b"}, seen); diff != "" {
+		t.Errorf("fn calls (-want +got):\n%s", diff)
+	}
+	a, _ := s.Get(key("a"))
+	if got := a.(*corev1.ConfigMap); got.Data["m"] != "2" || got.ResourceVersion != "3" {
+		t.Errorf("a after MutateAll: m=%q rv=%s, want m=2 rv=3", got.Data["m"], got.ResourceVersion)
+	}
+
+	boom := errors.New("boom")
+	err = s.MutateAll([]manifest.Key{key("a"), key("b")}, func(i int, cur manifest.Object) (manifest.Object, error) {
+		if i == 1 {
+			return nil, boom
+		}
+		next := cur.(*corev1.ConfigMap).DeepCopy()
+		next.Data["m"] = "3"
+		return next, nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("MutateAll error = %v, want %v", err, boom)
+	}
+	if a, _ := s.Get(key("a")); a.(*corev1.ConfigMap).Data["m"] != "2" {
+		t.Errorf("a written although the transaction failed: m=%q", a.(*corev1.ConfigMap).Data["m"])
+	}
+}
