@@ -129,10 +129,14 @@ func TestInitContainersIntegration(t *testing.T) {
 	if c := conditionOf(p, corev1.PodInitialized); c == nil || c.Status != corev1.ConditionTrue {
 		t.Errorf("Initialized condition after the init containers: %+v", c)
 	}
-	body, err := httpGet(client, "http://"+p.Status.PodIP+":8080/")
-	if err != nil || !strings.HasSuffix(body, "(version v1): app\n") {
-		t.Errorf("app answered %q, %v", body, err)
-	}
+	// Ready without a readiness probe means started, not yet listening.
+	waitFor(t, 10*time.Second, func() string {
+		body, err := httpGet(client, "http://"+p.Status.PodIP+":8080/")
+		if err != nil || !strings.HasSuffix(body, "(version v1): app\n") {
+			return fmt.Sprintf("app answered %q, %v", body, err)
+		}
+		return ""
+	})
 
 	if err := st.Mutate(manifest.Key{Kind: manifest.KindPod, Namespace: ns, Name: name}, func(cur manifest.Object) (manifest.Object, error) {
 		p := cur.(*corev1.Pod)

@@ -212,12 +212,19 @@ func TestLogDriverIntegration(t *testing.T) {
 		}
 		return ""
 	})
-	if out := read(ta2.agent, &corev1.PodLogOptions{Previous: true}); !strings.Contains(out, "hello exiting on request") {
-		t.Errorf("previous:\n%s", out)
-	}
-	if out := read(ta2.agent, nil); strings.Contains(out, "exiting on request") || !strings.Contains(out, "hello listening") {
-		t.Errorf("current run:\n%s", out)
-	}
+	waitFor(t, 10*time.Second, func() string {
+		if out := read(ta2.agent, &corev1.PodLogOptions{Previous: true}); !strings.Contains(out, "hello exiting on request") {
+			return "previous:\n" + out
+		}
+		return ""
+	})
+	// The new run logs asynchronously: wait for its first line.
+	waitFor(t, 10*time.Second, func() string {
+		if out := read(ta2.agent, nil); strings.Contains(out, "exiting on request") || !strings.Contains(out, "hello listening") {
+			return "current run:\n" + out
+		}
+		return ""
+	})
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -84,9 +84,12 @@ func TestResourcesIntegration(t *testing.T) {
 
 	// Past the limit: OOM-killed.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	if body, err := httpGet(client, "http://"+p.Status.PodIP+":8080/alloc?mb=16"); err != nil {
-		t.Fatalf("alloc within the limit: %q %v", body, err)
-	}
+	waitFor(t, 10*time.Second, func() string { // Running: started, maybe not listening yet
+		if body, err := httpGet(client, "http://"+p.Status.PodIP+":8080/alloc?mb=16"); err != nil {
+			return fmt.Sprintf("alloc within the limit: %q %v", body, err)
+		}
+		return ""
+	})
 	_, _ = httpGet(client, "http://"+p.Status.PodIP+":8080/alloc?mb=64") // dies answering
 	waitFor(t, 30*time.Second, func() string {
 		p = getPod(t, st, ns, name)
