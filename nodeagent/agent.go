@@ -207,19 +207,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	configs := true // the first pass also refreshes volumes
 	started, first := a.clock(), true
 	var rs runtimeState
-	var passStart time.Time
-	var passTook time.Duration
 	for {
-		if wait := passDelay(a.clock().Sub(passStart), passTook); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-		}
-		passStart = a.clock()
 		next, err := a.pass(ctx, configs)
-		passTook = a.clock().Sub(passStart)
 		if retry := a.observed(ctx, &rs, err); retry > 0 {
 			next = retry
 		} else if err != nil && ctx.Err() == nil {
@@ -258,26 +247,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-// Pass pacing. A pass reads every pod and container and computes every
-// status: with 100 pods starting at once it costs tens of milliseconds of
-// the CPU that containerd, the shims and runc need, and each container
-// that starts wakes the loop again. So the loop idles passIdleFactor times
-// as long as the last pass took (at most maxPassIdle) before the next:
-// passes then take at most a quarter of the time, a status lags by at
-// most about that idle time, and a quiet node (passes of a millisecond or
-// two) sees no difference.
-const (
-	passIdleFactor = 3
-	maxPassIdle    = time.Second
-)
-
-// passDelay is how long to wait before the next pass, sinceStart after
-// the start of the last one, which took took.
-func passDelay(sinceStart, took time.Duration) time.Duration {
-	idle := min(passIdleFactor*took, maxPassIdle)
-	return max(took+idle-sinceStart, 0)
 }
 
 // refreshTasks lists the tasks in the background (unless a List runs

@@ -57,10 +57,7 @@
 // pass writes the statuses that changed in one store transaction when the
 // store can (state.Store.MutateAll). A pass runs on a store notification
 // (Pod, ConfigMap, Secret), on a task exit (containerd events), when a
-// back-off or retry delay ends, and every 5 s, but the loop first idles
-// three times as long as the last pass took (at most 1 s: passDelay), so
-// passes never take more than a quarter of the CPU that containerd and
-// runc need when many pods start at once.
+// back-off or retry delay ends, and every 5 s.
 //
 // Everything the agent must remember lives outside its memory, so a
 // restarted agent (even after kill -9) adopts what runs instead of starting

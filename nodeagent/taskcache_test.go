@@ -115,19 +115,3 @@ func TestTaskCacheRefresh(t *testing.T) {
 		t.Error("cache valid after a failed List")
 	}
 }
-
-func TestPassDelay(t *testing.T) {
-	for _, tc := range []struct {
-		sinceStart, took, want time.Duration
-	}{
-		{0, 0, 0}, // first pass
-		{2 * time.Millisecond, 2 * time.Millisecond, 6 * time.Millisecond},       // quiet node: a few ms
-		{100 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond}, // busy: idle 3× the pass
-		{time.Second, time.Second, time.Second},                                  // idle at most 1 s
-		{2 * time.Second, 100 * time.Millisecond, 0},                             // the trigger came late
-	} {
-		if got := passDelay(tc.sinceStart, tc.took); got != tc.want {
-			t.Errorf("passDelay(%v since the start, took %v) = %v, want %v", tc.sinceStart, tc.took, got, tc.want)
-		}
-	}
-}
