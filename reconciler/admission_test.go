@@ -199,6 +199,12 @@ func TestPlanQuotaRefusesPods(t *testing.T) {
 	if cond == nil || cond.Status != corev1.ConditionTrue || cond.Reason != ReasonFailedCreate || cond.Message != wantMsg {
 		t.Errorf("ReplicaFailure condition %+v; want FailedCreate %q", cond, wantMsg)
 	}
+	// The Deployment carries it too, as Kubernetes' deployment controller
+	// does.
+	if dc := deploymentCondition(s.Deployments[0].Status.Conditions, appsv1.DeploymentReplicaFailure); dc == nil ||
+		dc.Status != corev1.ConditionTrue || dc.Reason != ReasonFailedCreate || dc.Message != wantMsg {
+		t.Errorf("Deployment ReplicaFailure condition %+v; want FailedCreate %q", dc, wantMsg)
+	}
 	if len(events) == 0 {
 		t.Fatal("no events")
 	}
@@ -228,6 +234,9 @@ func TestPlanQuotaRefusesPods(t *testing.T) {
 		if c := replicaFailure(r); c != nil {
 			t.Errorf("ReplicaSet %s keeps %+v", r.Name, c)
 		}
+	}
+	if dc := deploymentCondition(s.Deployments[0].Status.Conditions, appsv1.DeploymentReplicaFailure); dc != nil {
+		t.Errorf("Deployment keeps %+v", dc)
 	}
 	if u := s.ResourceQuotas[0].Status.Used[corev1.ResourcePods]; u.String() != "2" {
 		t.Errorf("quota used pods %s; want 2", u.String())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -646,6 +647,7 @@ func (r *deploymentRollout) updateStatus() {
 		st.Conditions = setDeploymentCondition(st.Conditions, appsv1.DeploymentAvailable, corev1.ConditionFalse, reasonMinimumReplicasUnavai, "Deployment does not have minimum availability.", r.now)
 	}
 	r.progressing(&st)
+	st.Conditions = r.replicaFailure(st.Conditions)
 
 	if equality.Semantic.DeepEqual(st, d.Status) {
 		return
@@ -653,6 +655,23 @@ func (r *deploymentRollout) updateStatus() {
 	u := d.DeepCopy()
 	u.Status = st
 	r.w.put(u)
+}
+
+// replicaFailure carries a ReplicaFailure condition of the Deployment's
+// ReplicaSets (the new one's first; set by admission, e.g. a pod over
+// quota) into the Deployment's conditions, or removes it, as Kubernetes'
+// deployment controller does.
+func (r *deploymentRollout) replicaFailure(conds []appsv1.DeploymentCondition) []appsv1.DeploymentCondition {
+	sets := r.all()
+	if r.newRS != nil {
+		sets = append([]*appsv1.ReplicaSet{r.newRS}, sets...)
+	}
+	for _, rs := range sets {
+		if c := replicaFailure(rs); c != nil {
+			return setDeploymentCondition(conds, appsv1.DeploymentReplicaFailure, c.Status, c.Reason, c.Message, r.now)
+		}
+	}
+	return slices.DeleteFunc(conds, func(c appsv1.DeploymentCondition) bool { return c.Type == appsv1.DeploymentReplicaFailure })
 }
 
 // progressing sets the Progressing condition: paused, a new or found
