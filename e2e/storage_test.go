@@ -81,17 +81,19 @@ spec:
         persistentVolumeClaim: {claimName: shared, readOnly: true}
 `
 
-// scratchYAML is a claim on the default class (local-path, reclaim
-// Delete) and a pod using it, committed and then removed.
-const scratchYAML = `apiVersion: v1
+// scratchClaimYAML is a claim on the default class (local-path, reclaim
+// Delete) and scratchYAML a pod using it: the claim is removed alone
+// (Terminating while the pod runs), brought back, then both are removed.
+const scratchClaimYAML = `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
   name: scratch
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 100Mi}}
----
-apiVersion: apps/v1
+`
+
+const scratchYAML = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: scratch
@@ -126,6 +128,7 @@ func TestStorage(t *testing.T) {
 	repo := newRepo(t)
 	repo.write("storage.yaml", fmt.Sprintf(storageYAML, 2, "v1", static))
 	repo.write("scratch.yaml", scratchYAML)
+	repo.write("scratch-pvc.yaml", scratchClaimYAML)
 	repo.commit("stateful storage")
 	c := newCluster(t, repo)
 	c.start()
@@ -248,7 +251,40 @@ func TestStorage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "x")); err != nil {
 		t.Fatalf("scratch file on the node: %v", err)
 	}
-	repo.git("rm", "-q", "scratch.yaml")
+	// Storage-object-in-use protection: the claim removed from Git while
+	// its pod runs is Terminating, the pod keeps writing to its volume;
+	// committing the claim again brings it back, bound to the same volume.
+	repo.git("rm", "-q", "scratch-pvc.yaml")
+	repo.commit("remove the scratch claim alone")
+	c.waitFor("scratch claim Terminating", 30*time.Second, func() (bool, string) {
+		out, err := c.tug("get", "pvc")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "scratch ") && strings.Contains(line, "Terminating") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%v\n%s", err, out)
+	})
+	for _, p := range scratch {
+		if _, err := get(fmt.Sprintf("http://%s:8080/write?path=/scratch/y", p.Status.PodIP)); err != nil {
+			t.Errorf("write to scratch while its claim is Terminating: %v", err)
+		}
+	}
+	repo.write("scratch-pvc.yaml", scratchClaimYAML)
+	repo.commit("scratch claim back")
+	c.waitFor("scratch claim back, Bound", 30*time.Second, func() (bool, string) {
+		pvc := claim("scratch")
+		if pvc == nil {
+			return false, "no claim"
+		}
+		return pvc.DeletionTimestamp == nil && pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName == pvName,
+			fmt.Sprintf("deletionTimestamp %v, phase %s, volume %s", pvc.DeletionTimestamp, pvc.Status.Phase, pvc.Spec.VolumeName)
+	})
+	if _, err := os.Stat(filepath.Join(dir, "y")); err != nil {
+		t.Errorf("file written while the claim was Terminating: %v", err)
+	}
+
+	repo.git("rm", "-q", "scratch.yaml", "scratch-pvc.yaml")
 	repo.commit("remove scratch")
 	c.waitFor("scratch volume deleted", 60*time.Second, func() (bool, string) {
 		_, err := c.client.Get(ctx, manifest.KindPersistentVolume, "", pvName)

@@ -60,7 +60,11 @@ func persistentVolumeClaimRow(obj manifest.Object, now time.Time) ([]any, error)
 	if c.Spec.StorageClassName != nil {
 		class = *c.Spec.StorageClassName
 	}
-	return []any{c.Name, string(c.Status.Phase), c.Spec.VolumeName, capacity, modes, class, "<unset>",
+	status := string(c.Status.Phase)
+	if c.DeletionTimestamp != nil {
+		status = "Terminating" // as kubectl shows it
+	}
+	return []any{c.Name, status, c.Spec.VolumeName, capacity, modes, class, "<unset>",
 		age(c.CreationTimestamp, now), volumeMode(c.Spec.VolumeMode)}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,9 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 			return err
 		}
 		p := PlanRevision(rev.SHA, rev.Objects, stored)
+		if err := r.protectClaims(&p); err != nil {
+			return err
+		}
 		if len(p.Errors) > 0 {
 			// The commit asks for something the cluster's state refuses
 			// (an address another Service holds): record it as rejected and
@@ -130,6 +134,24 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 		// A controller wrote a status meanwhile: read again.
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// protectClaims keeps the claims a revision removes while pods still use
+// them, Terminating (protection.go).
+func (r *Reconciler) protectClaims(p *RevisionPlan) error {
+	if !slices.ContainsFunc(p.Deletes, func(o manifest.Object) bool { _, ok := o.(*corev1.PersistentVolumeClaim); return ok }) {
+		return nil
+	}
+	objs, err := r.store.List(manifest.KindPod, "")
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		pods = append(pods, o.(*corev1.Pod))
+	}
+	protectClaims(p, pods, r.clock())
+	return nil
 }
 
 // Reject records a commit that did not validate. Nothing else changes: the

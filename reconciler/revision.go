@@ -79,9 +79,11 @@ func PlanRevision(sha string, desired, stored []manifest.Object) RevisionPlan {
 			p.Added++
 			continue
 		}
-		if sameContent(d, old) {
+		if sameContent(d, old) && old.GetDeletionTimestamp() == nil {
 			continue
 		}
+		// Changed, or back in Git while Terminating (a claim a pod still
+		// uses, protection.go): written as committed, no longer deleted.
 		obj := d
 		obj.SetUID(old.GetUID())
 		obj.SetCreationTimestamp(old.GetCreationTimestamp())

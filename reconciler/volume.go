@@ -347,15 +347,8 @@ func podClaims(p *corev1.Pod) []string {
 
 // claimInUse reports whether any pod that still exists names the claim.
 func claimInUse(ix *index, namespace, name string) bool {
-	for _, p := range ix.snap.Pods {
-		if p.Namespace != namespace || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		for _, c := range podClaims(p) {
-			if c == name {
-				return true
-			}
-		}
+	if podsUseClaim(ix.snap.Pods, namespace, name) {
+		return true
 	}
 	for _, p := range ix.newPods {
 		if p.Namespace == namespace {
