@@ -98,7 +98,7 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 			return err
 		}
 		p := PlanRevision(rev.SHA, rev.Objects, stored)
-		if err := r.protectClaims(&p); err != nil {
+		if err := r.protectStorage(&p); err != nil {
 			return err
 		}
 		if len(p.Errors) > 0 {
@@ -136,21 +136,21 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 	}
 }
 
-// protectClaims keeps the claims a revision removes while pods still use
-// them, Terminating (protection.go).
-func (r *Reconciler) protectClaims(p *RevisionPlan) error {
-	if !slices.ContainsFunc(p.Deletes, func(o manifest.Object) bool { _, ok := o.(*corev1.PersistentVolumeClaim); return ok }) {
-		return nil
+// protectStorage keeps the claims a revision removes while pods still use
+// them, and the volumes it removes while bound, Terminating
+// (protection.go).
+func (r *Reconciler) protectStorage(p *RevisionPlan) error {
+	var pods []*corev1.Pod
+	if slices.ContainsFunc(p.Deletes, func(o manifest.Object) bool { _, ok := o.(*corev1.PersistentVolumeClaim); return ok }) {
+		objs, err := r.store.List(manifest.KindPod, "")
+		if err != nil {
+			return fmt.Errorf("list pods: %w", err)
+		}
+		for _, o := range objs {
+			pods = append(pods, o.(*corev1.Pod))
+		}
 	}
-	objs, err := r.store.List(manifest.KindPod, "")
-	if err != nil {
-		return fmt.Errorf("list pods: %w", err)
-	}
-	pods := make([]*corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		pods = append(pods, o.(*corev1.Pod))
-	}
-	protectClaims(p, pods, r.clock())
+	protectStorage(p, pods, r.clock())
 	return nil
 }
 

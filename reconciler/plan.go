@@ -140,7 +140,7 @@ func PlanOptions(s Snapshot, now time.Time, ids IDs, sched Scheduler, opts Optio
 	}
 	schedule(&w, ix, sched, now)
 	planVolumes(&w, ix, now, ids, opts) // see volume.go
-	planClaimProtection(&w, ix)         // see protection.go
+	planStorageProtection(&w, ix)       // see protection.go
 	planEndpoints(&w, ix, ids)
 	planDisruptionBudgets(&w, ix, now) // see pdb.go
 	sweepNamespaces(&w, s, gone, now)

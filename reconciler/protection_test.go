@@ -48,7 +48,7 @@ func TestProtectClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cm := configMap("x")
 			p := RevisionPlan{Deletes: []manifest.Object{tc.claim, cm}, Removed: 2}
-			protectClaims(&p, tc.pods, now)
+			protectStorage(&p, tc.pods, now)
 			if !slices.Contains(p.Deletes, manifest.Object(cm)) {
 				t.Error("the ConfigMap's delete was dropped")
 			}
@@ -114,5 +114,58 @@ func TestClaimProtectionLifecycle(t *testing.T) {
 	u := p.Puts[0].(*corev1.PersistentVolumeClaim)
 	if u.DeletionTimestamp != nil || len(u.Finalizers) != 0 || u.UID != c.UID {
 		t.Errorf("un-deleted claim %+v, want no deletion timestamp or finalizer and UID %s", u.ObjectMeta, c.UID)
+	}
+}
+
+// TestVolumeProtection: a Bound volume removed from Git is Terminating, not
+// deleted; its claim stays Bound (not Lost) and the volume is neither
+// released nor reclaimed; once the claim is gone, the volume object is
+// deleted. A volume bound to nothing is deleted at once.
+func TestVolumeProtection(t *testing.T) {
+	now := t0.Add(time.Minute)
+	c := claim("shared", "manual", "1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.VolumeName = "static"
+		c.Status.Phase = corev1.ClaimBound
+	})
+	bound := hostVolume("static", "manual", "1Gi", "/srv/static", func(pv *corev1.PersistentVolume) {
+		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimDelete
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "default", Name: "shared", UID: c.UID}
+		pv.Status.Phase = corev1.VolumeBound
+	})
+	free := hostVolume("free", "manual", "1Gi", "/srv/free", func(pv *corev1.PersistentVolume) { pv.Status.Phase = corev1.VolumeAvailable })
+
+	p := RevisionPlan{Deletes: []manifest.Object{bound, free}}
+	protectStorage(&p, nil, now)
+	if len(p.Deletes) != 1 || p.Deletes[0].GetName() != "free" {
+		t.Errorf("deletes %v, want only the free volume", p.Deletes)
+	}
+	if len(p.Puts) != 1 {
+		t.Fatalf("puts %v, want the Terminating volume", p.Puts)
+	}
+	term := p.Puts[0].(*corev1.PersistentVolume)
+	if term.DeletionTimestamp == nil || !slices.Contains(term.Finalizers, FinalizerPVProtection) {
+		t.Fatalf("volume %+v, want Terminating with %s", term.ObjectMeta, FinalizerPVProtection)
+	}
+
+	// A pass with the claim still there: nothing changes for either.
+	s := Snapshot{Nodes: []*corev1.Node{readyNode("n1", "4")}, PersistentVolumes: []*corev1.PersistentVolume{term},
+		PersistentVolumeClaims: []*corev1.PersistentVolumeClaim{c}, Pods: []*corev1.Pod{podUsing("reader", "shared", corev1.PodRunning)}}
+	w := Plan(s, now, &seqIDs{}, FitScheduler{})
+	for _, o := range append(append([]manifest.Object{}, w.Puts...), w.Deletes...) {
+		switch o.(type) {
+		case *corev1.PersistentVolume, *corev1.PersistentVolumeClaim:
+			t.Errorf("pass wrote %s %s while the volume is still bound", manifest.KindOf(o), o.GetName())
+		}
+	}
+	// The claim is gone: the volume object goes too (no reclaim of its data).
+	s.PersistentVolumeClaims, s.Pods = nil, nil
+	w = Plan(s, now, &seqIDs{}, FitScheduler{})
+	if !slices.ContainsFunc(w.Deletes, func(o manifest.Object) bool { return o.GetUID() == term.UID }) {
+		t.Errorf("Terminating volume not deleted once its claim is gone: deletes %v", w.Deletes)
+	}
+	for _, o := range w.Puts {
+		if pv, ok := o.(*corev1.PersistentVolume); ok && pv.Status.Phase == corev1.VolumeReleased {
+			t.Errorf("Terminating volume released (its data would be reclaimed): %+v", pv.Status)
+		}
 	}
 }

@@ -410,14 +410,15 @@ func bindClaim(w *Writes, ix *index, v *volumeIndex, c *corev1.PersistentVolumeC
 	if name := c.Spec.VolumeName; name != "" {
 		pv := v.pvs[name]
 		switch {
+		case pv != nil && c.Status.Phase == corev1.ClaimBound && pv.Status.Phase == corev1.VolumeBound && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == c.UID:
+			// bound: the common case, nothing to do (a Terminating volume
+			// stays bound until its claim goes: protection.go)
 		case pv == nil || pv.DeletionTimestamp != nil:
 			if c.Status.Phase == corev1.ClaimBound || c.Status.Phase == corev1.ClaimLost {
 				claimPhase(w, v, c, corev1.ClaimLost, now, corev1.EventTypeWarning, "ClaimLost", fmt.Sprintf("Bound claim has lost reference to PersistentVolume %s. Data on the volume is lost!", name))
 			} else {
 				claimPhase(w, v, c, corev1.ClaimPending, now, corev1.EventTypeWarning, "FailedBinding", fmt.Sprintf("volume %q not found", name))
 			}
-		case c.Status.Phase == corev1.ClaimBound && pv.Status.Phase == corev1.VolumeBound && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.UID == c.UID:
-			// bound: the common case, nothing to do
 		case claimRefIs(pv, c):
 			bind(v, pv, c)
 		default:
