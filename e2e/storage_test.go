@@ -229,6 +229,45 @@ func TestStorage(t *testing.T) {
 	if pv := obj.(*corev1.PersistentVolume); pv.Status.Phase != corev1.VolumeBound || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Name != "shared" {
 		t.Errorf("static volume: phase %s, claimRef %+v", pv.Status.Phase, pv.Spec.ClaimRef)
 	}
+	// pv-protection: the static volume removed from Git while bound stays
+	// Terminating, its claim Bound, and the reader still reads it;
+	// committed again, it is back as it was.
+	var docs []string
+	for _, doc := range strings.Split(fmt.Sprintf(storageYAML, 1, "v2", static), "\n---\n") {
+		if !strings.Contains(doc, "kind: PersistentVolume\n") {
+			docs = append(docs, doc)
+		}
+	}
+	repo.write("storage.yaml", strings.Join(docs, "\n---\n"))
+	repo.commit("remove the static volume")
+	c.waitFor("static volume Terminating", 30*time.Second, func() (bool, string) {
+		out, err := c.tug("get", "pv")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "static ") && strings.Contains(line, "Terminating") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%v\n%s", err, out)
+	})
+	if pvc := claim("shared"); pvc == nil || pvc.Status.Phase != corev1.ClaimBound {
+		t.Errorf("claim of the Terminating volume: %+v; want Bound", pvc)
+	}
+	for _, p := range reader {
+		if got, err := get(fmt.Sprintf("http://%s:8080/file?path=/shared/hello.txt", p.Status.PodIP)); err != nil || got != "from the host\n" {
+			t.Errorf("reader of the Terminating volume reads %q, %v", got, err)
+		}
+	}
+	repo.write("storage.yaml", fmt.Sprintf(storageYAML, 1, "v2", static))
+	repo.commit("static volume back")
+	c.waitFor("static volume back, Bound", 30*time.Second, func() (bool, string) {
+		obj, err := c.client.Get(ctx, manifest.KindPersistentVolume, "", "static")
+		if err != nil {
+			return false, err.Error()
+		}
+		pv := obj.(*corev1.PersistentVolume)
+		return pv.DeletionTimestamp == nil && pv.Status.Phase == corev1.VolumeBound, fmt.Sprintf("deletionTimestamp %v, phase %s", pv.DeletionTimestamp, pv.Status.Phase)
+	})
+
 	out, err := c.tug("get", "pvc")
 	if err != nil || !strings.Contains(out, "data-db-1") || !strings.Contains(out, "Bound") {
 		t.Errorf("tug get pvc: %v\n%s", err, out)

@@ -33,8 +33,12 @@ func persistentVolumeRow(obj manifest.Object, now time.Time) ([]any, error) {
 	if q, ok := pv.Spec.Capacity[corev1.ResourceStorage]; ok {
 		capacity = q.String()
 	}
+	status := string(pv.Status.Phase)
+	if pv.DeletionTimestamp != nil {
+		status = "Terminating" // as kubectl shows it
+	}
 	return []any{pv.Name, capacity, accessModes(pv.Spec.AccessModes), string(pv.Spec.PersistentVolumeReclaimPolicy),
-		string(pv.Status.Phase), claim, pv.Spec.StorageClassName, "<unset>", pv.Status.Reason, age(pv.CreationTimestamp, now),
+		status, claim, pv.Spec.StorageClassName, "<unset>", pv.Status.Reason, age(pv.CreationTimestamp, now),
 		volumeMode(pv.Spec.VolumeMode)}, nil
 }
 
