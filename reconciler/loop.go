@@ -38,6 +38,10 @@ type Config struct {
 	// ClusterCIDR is the pod address range each Node gets a /24 of in
 	// spec.podCIDR; default DefaultClusterCIDR (10.42.0.0/16).
 	ClusterCIDR netip.Prefix
+	// ReservedPodCIDRs keeps a pod CIDR block for a node by name: tugd
+	// reserves its embedded node's --pod-cidr, so a remote node that
+	// registers first does not take it.
+	ReservedPodCIDRs map[string]netip.Prefix
 	// StorageDir is the local-path provisioner's directory on the nodes
 	// (<data-dir>/storage); default DefaultStorageDir.
 	StorageDir string
@@ -77,7 +81,7 @@ func New(cfg Config) *Reconciler {
 	}
 	r := &Reconciler{store: cfg.Store, sched: cfg.Scheduler, log: cfg.Logger, clock: cfg.Clock, ids: cfg.IDs,
 		opts: Options{NodeGracePeriod: cfg.NodeGracePeriod, DefaultTolerationSeconds: cfg.DefaultTolerationSeconds,
-			ClusterCIDR: cfg.ClusterCIDR, StorageDir: cfg.StorageDir}.withDefaults()}
+			ClusterCIDR: cfg.ClusterCIDR, ReservedPodCIDRs: cfg.ReservedPodCIDRs, StorageDir: cfg.StorageDir}.withDefaults()}
 	r.events = newEventRecorder(cfg.Store, cfg.Logger, &r.passMu)
 	return r
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// NodeCIDRMaskSize is the prefix length of each node's block; default
 	// DefaultNodeCIDRMaskSize (24).
 	NodeCIDRMaskSize int
+	// ReservedPodCIDRs keeps a block for a node by name (the server's
+	// embedded node): no other node is given it.
+	ReservedPodCIDRs map[string]netip.Prefix
 	// StorageDir is where the local-path provisioner puts volumes on the
 	// node (<data-dir>/storage); default DefaultStorageDir.
 	StorageDir string

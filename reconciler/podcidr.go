@@ -37,7 +37,7 @@ func planPodCIDRs(w *Writes, ix *index, opts Options) {
 	if !opts.ClusterCIDR.IsValid() {
 		return
 	}
-	got := allocatePodCIDRs(ix.snap.Nodes, opts.ClusterCIDR, opts.NodeCIDRMaskSize)
+	got := allocatePodCIDRs(ix.snap.Nodes, opts.ClusterCIDR, opts.NodeCIDRMaskSize, opts.ReservedPodCIDRs)
 	if len(got) == 0 {
 		return
 	}
@@ -58,8 +58,11 @@ func planPodCIDRs(w *Writes, ix *index, opts Options) {
 
 // allocatePodCIDRs returns a block for every registered node in nodes
 // that has no spec.podCIDR, by node name, avoiding the blocks other nodes
-// hold. It is pure.
-func allocatePodCIDRs(nodes []*corev1.Node, cluster netip.Prefix, bits int) map[string]netip.Prefix {
+// hold and the blocks reserved for a node by name (the server's embedded
+// node, whose agent sets its own range and may register after a remote
+// node): a node gets its reserved block unless another node holds it. It
+// is pure.
+func allocatePodCIDRs(nodes []*corev1.Node, cluster netip.Prefix, bits int, reserved map[string]netip.Prefix) map[string]netip.Prefix {
 	cluster = cluster.Masked()
 	if bits <= 0 {
 		bits = DefaultNodeCIDRMaskSize
@@ -83,8 +86,20 @@ func allocatePodCIDRs(nodes []*corev1.Node, cluster netip.Prefix, bits int) map[
 	}
 	slices.SortFunc(want, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	out := make(map[string]netip.Prefix, len(want))
+	for _, n := range want { // reserved blocks first, while free
+		if p, ok := reserved[n.Name]; ok && !slices.ContainsFunc(held, p.Overlaps) {
+			out[n.Name] = p
+			held = append(held, p)
+		}
+	}
+	for _, p := range reserved {
+		held = append(held, p) // kept for their nodes
+	}
 	next := netip.PrefixFrom(cluster.Addr(), bits)
 	for _, n := range want {
+		if _, done := out[n.Name]; done {
+			continue
+		}
 		for ; cluster.Contains(next.Addr()); next = nextBlock(next) {
 			if !slices.ContainsFunc(held, next.Overlaps) {
 				break

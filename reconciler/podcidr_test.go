@@ -29,6 +29,7 @@ func TestAllocatePodCIDRs(t *testing.T) {
 		cluster netip.Prefix
 		bits    int
 		nodes   []*corev1.Node
+		reserve map[string]netip.Prefix
 		want    map[string]string
 	}{{
 		name:  "all set: nothing to do",
@@ -75,6 +76,21 @@ func TestAllocatePodCIDRs(t *testing.T) {
 		nodes:   []*corev1.Node{cidrNode("a", ""), cidrNode("b", ""), cidrNode("c", "")},
 		want:    map[string]string{"a": "255.255.255.0/25", "b": "255.255.255.128/25"},
 	}, {
+		name:    "the embedded node's reserved block is skipped for a node that registers first",
+		nodes:   []*corev1.Node{cidrNode("a-remote", "")},
+		reserve: map[string]netip.Prefix{"server": netip.MustParsePrefix("10.42.0.0/24")},
+		want:    map[string]string{"a-remote": "10.42.1.0/24"},
+	}, {
+		name:    "a node without a range gets its reserved block",
+		nodes:   []*corev1.Node{cidrNode("a-remote", "10.42.1.0/24"), cidrNode("server", ""), cidrNode("b", "")},
+		reserve: map[string]netip.Prefix{"server": netip.MustParsePrefix("10.42.0.0/24")},
+		want:    map[string]string{"server": "10.42.0.0/24", "b": "10.42.2.0/24"},
+	}, {
+		name:    "a reserved block another node holds already is not given twice",
+		nodes:   []*corev1.Node{cidrNode("old", "10.42.0.0/24"), cidrNode("server", "")},
+		reserve: map[string]netip.Prefix{"server": netip.MustParsePrefix("10.42.0.0/24")},
+		want:    map[string]string{"server": "10.42.1.0/24"},
+	}, {
 		name:    "IPv6 cluster range: not supported, nothing allocated",
 		cluster: netip.MustParsePrefix("fd00::/48"),
 		nodes:   []*corev1.Node{cidrNode("a", "")},
@@ -85,7 +101,7 @@ func TestAllocatePodCIDRs(t *testing.T) {
 				tc.cluster = cluster
 			}
 			got := map[string]string{}
-			for name, p := range allocatePodCIDRs(tc.nodes, tc.cluster, tc.bits) {
+			for name, p := range allocatePodCIDRs(tc.nodes, tc.cluster, tc.bits, tc.reserve) {
 				got[name] = p.String()
 			}
 			if tc.want == nil {

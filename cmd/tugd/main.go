@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -132,8 +133,15 @@ func run(ctx context.Context, o options) error {
 	}
 	defer nd.Close()
 
+	// The embedded node's range stays its own even if a remote node
+	// registers first (runNode has checked the flag).
+	var reserved map[string]netip.Prefix
+	if p, err := netip.ParsePrefix(o.podCIDR); err == nil {
+		reserved = map[string]netip.Prefix{o.nodeName: p.Masked()}
+	}
 	rec := reconciler.New(reconciler.Config{Store: st, Logger: log.With("component", "reconciler"), Clock: time.Now,
-		StorageDir: filepath.Join(o.dataDir, "storage")}) // local-path volumes; the node agent uses the same directory
+		ReservedPodCIDRs: reserved,
+		StorageDir:       filepath.Join(o.dataDir, "storage")}) // local-path volumes; the node agent uses the same directory
 	// One server: it always leads (HA brings an elected Leader).
 	g.Go(func() error { return rec.RunLeading(ctx, reconciler.SingleServer{}) })
 
