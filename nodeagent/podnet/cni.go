@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -114,9 +115,23 @@ func (n *Network) rt(uid types.UID, nsPath string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: string(uid), NetNS: nsPath, IfName: ifName}
 }
 
+// cniTimeout bounds one CNI operation (an ADD or DEL of the whole list).
+const cniTimeout = time.Minute
+
+// cniContext is the context a CNI call runs under: never cut short by the
+// caller's cancellation (an agent stopping), only by cniTimeout. Killing a
+// plugin does not kill the IPAM plugin it runs as a child (host-local),
+// which then finishes on its own after the caller believes the call over
+// — and may allocate an address no one records.
+func cniContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cniTimeout)
+}
+
 // Setup makes sure pod uid has a network namespace wired to the bridge and
 // returns its namespace path and IPv4 address.
 func (n *Network) Setup(ctx context.Context, uid types.UID) (nsPath, ip string, err error) {
+	ctx, cancel := cniContext(ctx)
+	defer cancel()
 	nsPath = n.NetNSPath(uid)
 	if ip, ok := n.Ready(uid); ok {
 		return nsPath, ip, nil
@@ -173,6 +188,8 @@ func (n *Network) CachedIP(uid types.UID) (string, bool) {
 
 // Teardown releases pod uid's address (CNI DEL) and removes its namespace.
 func (n *Network) Teardown(ctx context.Context, uid types.UID) error {
+	ctx, cancel := cniContext(ctx)
+	defer cancel()
 	nsPath := n.NetNSPath(uid)
 	rtNS := ""
 	if isNetNS(nsPath) {
