@@ -160,6 +160,20 @@ func TestStorage(t *testing.T) {
 		return out
 	}
 
+	// terminating waits until `tug get <resource>` shows name Terminating.
+	terminating := func(resource, name string) {
+		t.Helper()
+		c.waitFor(resource+" "+name+" Terminating", 30*time.Second, func() (bool, string) {
+			out, err := c.tug("get", resource)
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, name+" ") && strings.Contains(line, "Terminating") {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%v\n%s", err, out)
+		})
+	}
+
 	// get retries while the app starts listening (the pods have no
 	// readiness probe).
 	get := func(url string) (string, error) {
@@ -240,15 +254,7 @@ func TestStorage(t *testing.T) {
 	}
 	repo.write("storage.yaml", strings.Join(docs, "\n---\n"))
 	repo.commit("remove the static volume")
-	c.waitFor("static volume Terminating", 30*time.Second, func() (bool, string) {
-		out, err := c.tug("get", "pv")
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "static ") && strings.Contains(line, "Terminating") {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("%v\n%s", err, out)
-	})
+	terminating("pv", "static")
 	if pvc := claim("shared"); pvc == nil || pvc.Status.Phase != corev1.ClaimBound {
 		t.Errorf("claim of the Terminating volume: %+v; want Bound", pvc)
 	}
@@ -295,15 +301,7 @@ func TestStorage(t *testing.T) {
 	// committing the claim again brings it back, bound to the same volume.
 	repo.git("rm", "-q", "scratch-pvc.yaml")
 	repo.commit("remove the scratch claim alone")
-	c.waitFor("scratch claim Terminating", 30*time.Second, func() (bool, string) {
-		out, err := c.tug("get", "pvc")
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "scratch ") && strings.Contains(line, "Terminating") {
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("%v\n%s", err, out)
-	})
+	terminating("pvc", "scratch")
 	for _, p := range scratch {
 		if _, err := get(fmt.Sprintf("http://%s:8080/write?path=/scratch/y", p.Status.PodIP)); err != nil {
 			t.Errorf("write to scratch while its claim is Terminating: %v", err)
