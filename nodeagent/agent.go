@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -90,8 +89,7 @@ type Agent struct {
 	backoff backoff.Policy
 	host    hostInfo
 	probes  *prober
-	tasks   taskCache   // see taskcache.go
-	listing atomic.Bool // a background task List runs
+	tasks   taskCache // see taskcache.go
 
 	wakeCh chan struct{}
 	wg     sync.WaitGroup
@@ -253,14 +251,10 @@ func (a *Agent) Run(ctx context.Context) error {
 // already) and wakes the loop when done, so the task cache catches up
 // with anything its updates missed without a pass waiting for the List.
 func (a *Agent) refreshTasks(ctx context.Context) {
-	if !a.listing.CompareAndSwap(false, true) {
-		return
-	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer a.listing.Store(false)
-		if err := a.tasks.refresh(ctx, a.listTasks); err == nil {
+		if listed, err := a.tasks.tryRefresh(ctx, a.listTasks); listed && err == nil {
 			a.wake()
 		}
 	}()
@@ -501,7 +495,7 @@ type batchMutator interface {
 // each).
 func (a *Agent) writeStatuses(ws []podStatusWrite) error {
 	bm, ok := a.cfg.Store.(batchMutator)
-	if !ok || len(ws) < 2 {
+	if !ok {
 		var errs []error
 		for _, w := range ws {
 			if err := a.writeStatus(w.pod, w.status); err != nil {

@@ -88,6 +88,21 @@ func (c *taskCache) ensure(ctx context.Context, list func(context.Context) ([]*t
 func (c *taskCache) refresh(ctx context.Context, list func(context.Context) ([]*tasktypes.Process, error)) error {
 	c.listMu.Lock()
 	defer c.listMu.Unlock()
+	return c.listLocked(ctx, list)
+}
+
+// tryRefresh is refresh unless a List runs already (then it reports
+// false and does nothing).
+func (c *taskCache) tryRefresh(ctx context.Context, list func(context.Context) ([]*tasktypes.Process, error)) (bool, error) {
+	if !c.listMu.TryLock() {
+		return false, nil
+	}
+	defer c.listMu.Unlock()
+	return true, c.listLocked(ctx, list)
+}
+
+// listLocked is refresh with listMu held.
+func (c *taskCache) listLocked(ctx context.Context, list func(context.Context) ([]*tasktypes.Process, error)) error {
 	c.mu.Lock()
 	c.capturing, c.replay = true, nil
 	epoch := c.epoch

@@ -115,3 +115,23 @@ func TestTaskCacheRefresh(t *testing.T) {
 		t.Error("cache valid after a failed List")
 	}
 }
+
+// TestTaskCacheTryRefresh: a background refresh does nothing while another
+// List runs, and lists otherwise.
+func TestTaskCacheTryRefresh(t *testing.T) {
+	c := &taskCache{}
+	list := func(context.Context) ([]*tasktypes.Process, error) {
+		return []*tasktypes.Process{{ID: "a", Pid: 1, Status: tasktypes.Status_RUNNING}}, nil
+	}
+	c.listMu.Lock() // a List under way
+	if listed, err := c.tryRefresh(context.Background(), list); listed || err != nil {
+		t.Errorf("tryRefresh during a List: listed %v, err %v; want neither", listed, err)
+	}
+	c.listMu.Unlock()
+	if listed, err := c.tryRefresh(context.Background(), list); !listed || err != nil {
+		t.Fatalf("tryRefresh: listed %v, err %v", listed, err)
+	}
+	if m, ok := c.view(); !ok || m["a"].state != TaskRunning {
+		t.Errorf("after tryRefresh: %v valid %v", m, ok)
+	}
+}

@@ -102,9 +102,6 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 			return err
 		}
 		p := PlanRevision(rev.SHA, rev.Objects, stored)
-		if err := r.protectStorage(&p); err != nil {
-			return err
-		}
 		if len(p.Errors) > 0 {
 			// The commit asks for something the cluster's state refuses
 			// (an address another Service holds): record it as rejected and
@@ -115,6 +112,9 @@ func (r *Reconciler) Apply(ctx context.Context, rev *manifest.Revision, rec mani
 				return err
 			}
 			return fmt.Errorf("commit %s: %s: %w", rev.SHA, strings.Join(p.Errors, "; "), manifest.ErrRevisionRejected)
+		}
+		if err := r.protectStorage(&p); err != nil {
+			return err
 		}
 		if len(p.Puts) == 0 && len(p.Deletes) == 0 {
 			// The revision in force again (tugd restarted, or the same tree

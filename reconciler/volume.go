@@ -347,19 +347,7 @@ func podClaims(p *corev1.Pod) []string {
 
 // claimInUse reports whether any pod that still exists names the claim.
 func claimInUse(ix *index, namespace, name string) bool {
-	if podsUseClaim(ix.snap.Pods, namespace, name) {
-		return true
-	}
-	for _, p := range ix.newPods {
-		if p.Namespace == namespace {
-			for _, c := range podClaims(p) {
-				if c == name {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return podsUseClaim(ix.snap.Pods, namespace, name) || podsUseClaim(ix.newPods, namespace, name)
 }
 
 // retireClaims deletes StatefulSet claims whose retention policy says so:

@@ -389,21 +389,7 @@ func (s *Store) Apply(puts, deletes []manifest.Object, rec *manifest.SyncRecord)
 // object to store (nil: leave it as it is), and writes it, all in one
 // transaction, so concurrent writers never lose each other's changes.
 func (s *Store) Mutate(key manifest.Key, fn func(cur manifest.Object) (manifest.Object, error)) error {
-	_, err := s.Update(func(tx *Tx) error {
-		cur, err := tx.Get(key)
-		if errors.Is(err, ErrNotFound) {
-			cur, err = nil, nil
-		}
-		if err != nil {
-			return err
-		}
-		next, err := fn(cur)
-		if err != nil || next == nil {
-			return err
-		}
-		return tx.Put(next)
-	})
-	return err
+	return s.MutateAll([]manifest.Key{key}, func(_ int, cur manifest.Object) (manifest.Object, error) { return fn(cur) })
 }
 
 // MutateAll is Mutate for several keys in one transaction, so one commit
